@@ -1,0 +1,167 @@
+// Package config parses and validates the pubtools-sign configuration file:
+// the Python tool's signer sections (msg_signer, msg_batch_signer,
+// cosign_signer) unchanged, plus the daemon's worker/nats/http/log sections.
+// Every key can be overridden by an environment variable
+// PUBTOOLS_SIGN_<SECTION>_<KEY>; the environment wins over the file.
+//
+// config knows nothing of brokers or signers: it only reads, defaults and
+// checks values, and reports mistakes naming the key and the file.
+package config
+
+import "time"
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "PUBTOOLS_SIGN_"
+
+// File is the whole configuration file.
+type File struct {
+	MsgSigner      *MsgSigner      `yaml:"msg_signer" env:", prefix=MSG_SIGNER_, noinit"`
+	MsgBatchSigner *MsgBatchSigner `yaml:"msg_batch_signer" env:", prefix=MSG_BATCH_SIGNER_, noinit"`
+	CosignSigner   *CosignSigner   `yaml:"cosign_signer" env:", prefix=COSIGN_SIGNER_, noinit"`
+	Worker         Worker          `yaml:"worker" env:", prefix=WORKER_"`
+	NATS           NATS            `yaml:"nats" env:", prefix=NATS_"`
+	HTTP           HTTP            `yaml:"http" env:", prefix=HTTP_"`
+	Log            Log             `yaml:"log" env:", prefix=LOG_"`
+
+	// Path is the file this configuration was read from ("" for defaults).
+	Path string `yaml:"-"`
+}
+
+// MsgSigner is the msg_signer section: signing requests over AMQP 1.0.
+type MsgSigner struct {
+	// MessagingBrokers is a failover list of amqp:// or amqps:// URLs.
+	MessagingBrokers []string `yaml:"messaging_brokers" env:"MESSAGING_BROKERS"`
+	// MessagingCertKey is a PEM file holding the client key and certificate;
+	// its subject CN (else UID) is the request creator.
+	MessagingCertKey string `yaml:"messaging_cert_key" env:"MESSAGING_CERT_KEY"`
+	// MessagingCACert is the CA bundle that signs the brokers' certificates.
+	MessagingCACert string `yaml:"messaging_ca_cert" env:"MESSAGING_CA_CERT"`
+	// TopicSendTo is the request address, a Python str.format template.
+	TopicSendTo Template `yaml:"topic_send_to" env:"TOPIC_SEND_TO"`
+	// TopicListenTo is the reply address, templated like TopicSendTo.
+	TopicListenTo Template `yaml:"topic_listen_to" env:"TOPIC_LISTEN_TO"`
+	// Environment is sent in the "environment" header.
+	Environment string `yaml:"environment" env:"ENVIRONMENT"`
+	// Service is sent in the "service" header.
+	Service string `yaml:"service" env:"SERVICE"`
+	// Timeout is the receive inactivity timeout in seconds.
+	Timeout int `yaml:"timeout" env:"TIMEOUT"`
+	// Retries is how many timed-out receive rounds end a send cycle.
+	Retries int `yaml:"retries" env:"RETRIES"`
+	// SendRetries is how many send+receive cycles run before giving up.
+	SendRetries int `yaml:"send_retries" env:"SEND_RETRIES"`
+	// MessageIDKey is the reply field (under "msg") holding the request_id.
+	MessageIDKey string `yaml:"message_id_key" env:"MESSAGE_ID_KEY"`
+	// LogLevel is accepted for compatibility; --log-level and log.level rule.
+	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
+	// KeyAliases maps an alias given as signing key to the real key id.
+	KeyAliases map[string]string `yaml:"key_aliases" env:"KEY_ALIASES"`
+	// TaskIDAttribute names the body/header attribute carrying the task id.
+	TaskIDAttribute string `yaml:"task_id_attribute" env:"TASK_ID_ATTRIBUTE"`
+
+	// SendWindow bounds the unsettled request deliveries in flight per
+	// operation (pipelining without unbounded buffering).
+	SendWindow int `yaml:"send_window" env:"SEND_WINDOW"`
+	// CreditWindow is the reply receiver's link credit, issued again only
+	// when used up (a receiver topping credit up early stalls on RabbitMQ).
+	CreditWindow int `yaml:"credit_window" env:"CREDIT_WINDOW"`
+	// ConnectTimeout bounds one broker dial, TLS and SASL included.
+	ConnectTimeout time.Duration `yaml:"connect_timeout" env:"CONNECT_TIMEOUT"`
+}
+
+// MsgBatchSigner is the msg_batch_signer section: container claims grouped
+// into chunks, one request per chunk.
+type MsgBatchSigner struct {
+	MsgSigner `yaml:",inline"`
+	// ChunkSize is the most claims one batch request carries.
+	ChunkSize int `yaml:"chunk_size" env:"CHUNK_SIZE"`
+}
+
+// CosignSigner is the cosign_signer section: signatures made by the cosign
+// binary and pushed to the image's registry.
+type CosignSigner struct {
+	// CosignBin is the cosign executable.
+	CosignBin string `yaml:"cosign_bin" env:"COSIGN_BIN"`
+	// Timeout is cosign's -t flag, a Go duration such as "3m0s".
+	Timeout string `yaml:"timeout" env:"TIMEOUT"`
+	// NumThreads is how many repositories are signed in parallel.
+	NumThreads int `yaml:"num_threads" env:"NUM_THREADS"`
+	// RekorURL is the transparency log cosign uploads to.
+	RekorURL string `yaml:"rekor_url" env:"REKOR_URL"`
+	// UploadTlog turns the transparency log upload on.
+	UploadTlog *bool `yaml:"upload_tlog" env:"UPLOAD_TLOG"`
+	// AllowHTTPRegistry lets cosign talk plain HTTP to registries.
+	AllowHTTPRegistry bool `yaml:"allow_http_registry" env:"ALLOW_HTTP_REGISTRY"`
+	// AllowInsecureRegistry skips registry TLS verification.
+	AllowInsecureRegistry bool `yaml:"allow_insecure_registry" env:"ALLOW_INSECURE_REGISTRY"`
+	// RegistryUser and RegistryPassword log in to the registry; the password
+	// reaches cosign only through a private DOCKER_CONFIG.
+	RegistryUser     string `yaml:"registry_user" env:"REGISTRY_USER"`
+	RegistryPassword string `yaml:"registry_password" env:"REGISTRY_PASSWORD"`
+	// RegistryAuthFile is a docker config.json to use instead.
+	RegistryAuthFile string `yaml:"registry_auth_file" env:"REGISTRY_AUTH_FILE"`
+	// EnvVariables are set in cosign's environment.
+	EnvVariables map[string]string `yaml:"env_variables" env:"ENV_VARIABLES"`
+	// KeyAliases maps an alias given as signing key to the real key.
+	KeyAliases map[string]string `yaml:"key_aliases" env:"KEY_ALIASES"`
+	// Retries is how many times a failing reference is tried.
+	Retries int `yaml:"retries" env:"RETRIES"`
+	// LogLevel is accepted for compatibility.
+	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
+}
+
+// Worker configures the daemon's task processing.
+type Worker struct {
+	// ID names this replica; it may appear in topic_listen_to as {worker_id}.
+	ID string `yaml:"id" env:"ID"`
+	// Concurrency is the number of tasks in flight per replica.
+	Concurrency int `yaml:"concurrency" env:"CONCURRENCY"`
+	// ShutdownGrace is how long SIGTERM waits for in-flight tasks.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" env:"SHUTDOWN_GRACE"`
+	// MaxTaskBytes refuses larger task messages.
+	MaxTaskBytes int `yaml:"max_task_bytes" env:"MAX_TASK_BYTES"`
+}
+
+// NATS configures where tasks come from and results go to.
+type NATS struct {
+	// URL of the NATS servers; empty starts an embedded server.
+	URL string `yaml:"url" env:"URL"`
+	// EmbeddedListen is where the embedded server listens.
+	EmbeddedListen string `yaml:"embedded_listen" env:"EMBEDDED_LISTEN"`
+	// DataDir holds the embedded server's JetStream data.
+	DataDir string `yaml:"data_dir" env:"DATA_DIR"`
+	// CredsFile is a NATS credentials file.
+	CredsFile string `yaml:"creds_file" env:"CREDS_FILE"`
+	// TLSCert, TLSKey and TLSCA configure TLS to NATS (cert and key together).
+	TLSCert string `yaml:"tls_cert" env:"TLS_CERT"`
+	TLSKey  string `yaml:"tls_key" env:"TLS_KEY"`
+	TLSCA   string `yaml:"tls_ca" env:"TLS_CA"`
+	// TasksStream is the work-queue stream tasks are published to.
+	TasksStream string `yaml:"tasks_stream" env:"TASKS_STREAM"`
+	// TasksSubject is the subject filter of the tasks stream.
+	TasksSubject string `yaml:"tasks_subject" env:"TASKS_SUBJECT"`
+	// ResultsStream stores result envelopes for offline submitters.
+	ResultsStream string `yaml:"results_stream" env:"RESULTS_STREAM"`
+	// ResultsPrefix starts every result subject.
+	ResultsPrefix string `yaml:"results_prefix" env:"RESULTS_PREFIX"`
+	// Consumer is the durable pull consumer shared by replicas.
+	Consumer string `yaml:"consumer" env:"CONSUMER"`
+	// AckWait is how long a task may run without an ack before redelivery.
+	AckWait time.Duration `yaml:"ack_wait" env:"ACK_WAIT"`
+	// MaxDeliver bounds deliveries of one task.
+	MaxDeliver int `yaml:"max_deliver" env:"MAX_DELIVER"`
+}
+
+// HTTP configures the health and metrics endpoint.
+type HTTP struct {
+	// Listen is host:port for /healthz, /readyz and /metrics; "" turns it off.
+	Listen string `yaml:"listen" env:"LISTEN"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warning or error.
+	Level string `yaml:"level" env:"LEVEL"`
+	// Format is auto (tint on a terminal, JSON otherwise), text or json.
+	Format string `yaml:"format" env:"FORMAT"`
+}

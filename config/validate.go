@@ -1,0 +1,209 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// OperationTemplateFields are the operation fields a topic template may use
+// (the Python tool formats with asdict(signer) + asdict(operation)).
+var OperationTemplateFields = []string{
+	"task_id", "signing_keys", "signing_key_names", "digests", "references",
+	"identity_references", "requester", "inputs", "repo", "blobs",
+}
+
+// SignerTemplateFields are the signer fields a topic template may use.
+// "env" is a short alias of "environment"; "worker_id" is the daemon replica.
+var SignerTemplateFields = []string{
+	"messaging_brokers", "messaging_cert_key", "messaging_ca_cert", "topic_send_to",
+	"topic_listen_to", "creator", "environment", "env", "service", "timeout", "retries",
+	"send_retries", "message_id_key", "log_level", "task_id_attribute", "chunk_size", "worker_id",
+}
+
+func (f *File) validate() error {
+	if f.MsgSigner != nil {
+		if err := f.MsgSigner.validate(f.Path, "msg_signer"); err != nil {
+			return err
+		}
+	}
+	if f.MsgBatchSigner != nil {
+		if err := f.MsgBatchSigner.MsgSigner.validate(f.Path, "msg_batch_signer"); err != nil {
+			return err
+		}
+		if f.MsgBatchSigner.ChunkSize < 1 {
+			return f.errorf("msg_batch_signer.chunk_size", "must be at least 1, got %d", f.MsgBatchSigner.ChunkSize)
+		}
+	}
+	if f.CosignSigner != nil {
+		if err := f.CosignSigner.validate(f.Path); err != nil {
+			return err
+		}
+	}
+	return f.validateDaemon()
+}
+
+func (f *File) errorf(key, format string, args ...any) error {
+	return &Error{File: f.Path, Key: key, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (m *MsgSigner) validate(path, section string) error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{File: path, Key: section + "." + key, Problem: fmt.Sprintf(format, args...)}
+	}
+	if len(m.MessagingBrokers) == 0 {
+		return bad("messaging_brokers", "required: a list of amqp:// or amqps:// URLs")
+	}
+	anyTLS := false
+	for i, b := range m.MessagingBrokers {
+		tls, err := checkBrokerURL(b)
+		if err != nil {
+			return bad(fmt.Sprintf("messaging_brokers[%d]", i), "%v", err)
+		}
+		anyTLS = anyTLS || tls
+	}
+	required := map[string]string{
+		"topic_send_to": string(m.TopicSendTo), "topic_listen_to": string(m.TopicListenTo),
+		"environment": m.Environment, "service": m.Service, "message_id_key": m.MessageIDKey,
+	}
+	for _, key := range []string{"topic_send_to", "topic_listen_to", "environment", "service", "message_id_key"} {
+		if strings.TrimSpace(required[key]) == "" {
+			return bad(key, "required")
+		}
+	}
+	known := append(append([]string{}, SignerTemplateFields...), OperationTemplateFields...)
+	for key, tpl := range map[string]Template{"topic_send_to": m.TopicSendTo, "topic_listen_to": m.TopicListenTo} {
+		if err := tpl.Check(known); err != nil {
+			return bad(key, "%v", err)
+		}
+	}
+	for key, v := range map[string]int{"timeout": m.Timeout, "retries": m.Retries, "send_retries": m.SendRetries,
+		"send_window": m.SendWindow, "credit_window": m.CreditWindow} {
+		if v < 1 {
+			return bad(key, "must be at least 1, got %d", v)
+		}
+	}
+	if m.ConnectTimeout <= 0 {
+		return bad("connect_timeout", "must be positive, got %s", m.ConnectTimeout)
+	}
+	if anyTLS && m.MessagingCACert == "" {
+		return bad("messaging_ca_cert", "required for amqps:// brokers")
+	}
+	for key, p := range map[string]string{"messaging_cert_key": m.MessagingCertKey, "messaging_ca_cert": m.MessagingCACert} {
+		if p == "" {
+			continue
+		}
+		if err := checkReadable(ExpandHome(p)); err != nil {
+			return bad(key, "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkBrokerURL accepts amqp://host:port and amqps://host:port and reports
+// whether TLS is used.
+func checkBrokerURL(raw string) (bool, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false, fmt.Errorf("not a URL: %q", redactURL(raw))
+	}
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return false, fmt.Errorf("scheme must be amqp or amqps, got %q in %s", u.Scheme, redactURL(raw))
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" || u.Hostname() == "" {
+		return false, fmt.Errorf("want scheme://host:port, got %s", redactURL(raw))
+	}
+	return u.Scheme == "amqps", nil
+}
+
+// redactURL hides a password in a broker URL.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+func checkReadable(p string) error {
+	fh, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %v", p, unwrapPathError(err))
+	}
+	return fh.Close()
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (c *CosignSigner) validate(path string) error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{File: path, Key: "cosign_signer." + key, Problem: fmt.Sprintf(format, args...)}
+	}
+	if _, err := time.ParseDuration(c.Timeout); err != nil {
+		return bad("timeout", "want a duration such as 3m0s, got %q", c.Timeout)
+	}
+	if c.NumThreads < 1 {
+		return bad("num_threads", "must be at least 1, got %d", c.NumThreads)
+	}
+	if c.Retries < 1 {
+		return bad("retries", "must be at least 1, got %d", c.Retries)
+	}
+	if c.RegistryPassword != "" && c.RegistryUser == "" {
+		return bad("registry_user", "required when registry_password is set")
+	}
+	if c.RegistryAuthFile != "" {
+		if err := checkReadable(ExpandHome(c.RegistryAuthFile)); err != nil {
+			return bad("registry_auth_file", "%v", err)
+		}
+	}
+	return nil
+}
+
+func (f *File) validateDaemon() error {
+	if f.Worker.Concurrency < 1 {
+		return f.errorf("worker.concurrency", "must be at least 1, got %d", f.Worker.Concurrency)
+	}
+	if f.Worker.ShutdownGrace <= 0 {
+		return f.errorf("worker.shutdown_grace", "must be positive, got %s", f.Worker.ShutdownGrace)
+	}
+	if f.Worker.MaxTaskBytes < 1024 {
+		return f.errorf("worker.max_task_bytes", "must be at least 1024, got %d", f.Worker.MaxTaskBytes)
+	}
+	if strings.ContainsAny(f.Worker.ID, " .*>") {
+		return f.errorf("worker.id", "must not contain spaces, '.', '*' or '>': %q", f.Worker.ID)
+	}
+	n := f.NATS
+	if (n.TLSCert == "") != (n.TLSKey == "") {
+		return f.errorf("nats.tls_key", "tls_cert and tls_key must be set together")
+	}
+	for key, v := range map[string]string{"tasks_stream": n.TasksStream, "tasks_subject": n.TasksSubject,
+		"results_stream": n.ResultsStream, "results_prefix": n.ResultsPrefix, "consumer": n.Consumer} {
+		if v == "" {
+			return f.errorf("nats."+key, "required")
+		}
+	}
+	if n.AckWait < time.Second {
+		return f.errorf("nats.ack_wait", "must be at least 1s, got %s", n.AckWait)
+	}
+	if n.MaxDeliver < 1 {
+		return f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver)
+	}
+	switch strings.ToLower(f.Log.Level) {
+	case "debug", "info", "warning", "warn", "error":
+	default:
+		return f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level)
+	}
+	switch f.Log.Format {
+	case "auto", "text", "json":
+	default:
+		return f.errorf("log.format", "want auto, text or json, got %q", f.Log.Format)
+	}
+	return nil
+}

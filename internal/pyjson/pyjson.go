@@ -1,0 +1,156 @@
+// Package pyjson writes JSON byte-for-byte as Python's json.dumps does with
+// its defaults: ", " and ": " separators, non-ASCII escaped as lower-case
+// \uXXXX (surrogate pairs above U+FFFF), and no HTML escaping.
+//
+// The signing server and existing pipelines compare these bytes (the
+// container claim is signed as-is), so Go's encoding/json output is not
+// enough: it is produced first and then rewritten token by token, which keeps
+// key order and number literals exactly as they were.
+package pyjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Member is one key of an Object.
+type Member struct {
+	Key   string
+	Value any
+}
+
+// Object is a JSON object whose keys keep the order they were added in, as a
+// Python dict does.
+type Object []Member
+
+// MarshalJSON writes the members in order.
+func (o Object) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		key, err := marshalCompact(m.Key)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(key)
+		buf.WriteByte(':')
+		val, err := marshalCompact(m.Value)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", m.Key, err)
+		}
+		buf.Write(val)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// Marshal returns v encoded as Python's json.dumps(v) would encode it.
+func Marshal(v any) ([]byte, error) {
+	compact, err := marshalCompact(v)
+	if err != nil {
+		return nil, err
+	}
+	return Reformat(compact)
+}
+
+// Reformat rewrites valid JSON into json.dumps layout, keeping key order and
+// number literals.
+func Reformat(src []byte) ([]byte, error) {
+	if !json.Valid(src) {
+		return nil, fmt.Errorf("pyjson: invalid JSON input")
+	}
+	out := make([]byte, 0, len(src)+len(src)/8)
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		case ',':
+			out = append(out, ',', ' ')
+		case ':':
+			out = append(out, ':', ' ')
+		case '"':
+			end := stringEnd(src, i)
+			var s string
+			if err := json.Unmarshal(src[i:end], &s); err != nil {
+				return nil, fmt.Errorf("pyjson: string at offset %d: %w", i, err)
+			}
+			out = AppendString(out, s)
+			i = end - 1
+		default:
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// stringEnd returns the index just past the closing quote of the string
+// literal starting at src[start].
+func stringEnd(src []byte, start int) int {
+	for i := start + 1; i < len(src); i++ {
+		switch src[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(src)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a json.dumps string literal (ensure_ascii=True).
+func AppendString(out []byte, s string) []byte {
+	out = append(out, '"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '"':
+			out = append(out, '\\', '"')
+		case r == '\\':
+			out = append(out, '\\', '\\')
+		case r == '\n':
+			out = append(out, '\\', 'n')
+		case r == '\r':
+			out = append(out, '\\', 'r')
+		case r == '\t':
+			out = append(out, '\\', 't')
+		case r == '\b':
+			out = append(out, '\\', 'b')
+		case r == '\f':
+			out = append(out, '\\', 'f')
+		case r < 0x20 || (r >= 0x7f && r < 0x10000):
+			out = appendU(out, r)
+		case r >= 0x10000:
+			r -= 0x10000
+			out = appendU(out, 0xd800+(r>>10))
+			out = appendU(out, 0xdc00+(r&0x3ff))
+		default:
+			out = append(out, byte(r))
+		}
+	}
+	return append(out, '"')
+}
+
+func appendU(out []byte, r rune) []byte {
+	return append(out, '\\', 'u',
+		hexDigits[(r>>12)&0xf], hexDigits[(r>>8)&0xf], hexDigits[(r>>4)&0xf], hexDigits[r&0xf])
+}
+
+// marshalCompact is encoding/json without HTML escaping and without the
+// trailing newline an Encoder adds.
+func marshalCompact(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}

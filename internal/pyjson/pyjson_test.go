@@ -1,0 +1,61 @@
+package pyjson
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Expected outputs below are what CPython 3 prints for json.dumps(value).
+func TestMarshalMatchesPythonJSONDumps(t *testing.T) {
+	cases := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"ordered object", Object{{"b", 1}, {"a", "x"}}, `{"b": 1, "a": "x"}`},
+		{"nested", Object{{"l", []any{1, "two", nil, true}}, {"o", Object{}}}, `{"l": [1, "two", null, true], "o": {}}`},
+		{"html left alone", "<a & b>", `"<a & b>"`},
+		{"latin-1 escaped lower-case", "caf\u00e9", `"caf\u00e9"`},
+		{"BMP escaped", "\u20ac", `"\u20ac"`},
+		{"astral as surrogate pair", "\U0001F600", `"\ud83d\ude00"`},
+		{"controls", "a\nb\tc\x01\x7f", `"a\nb\tc\u0001\u007f"`},
+		{"quote and backslash", `"\`, `"\"\\"`},
+		{"slash not escaped", "a/b", `"a/b"`},
+		{"empty list", []string{}, `[]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Marshal(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(got))
+		})
+	}
+}
+
+func TestReformatKeepsOrderAndNumberLiterals(t *testing.T) {
+	got, err := Reformat([]byte(`{"z":1.0, "a" :[ 1e3,{"k":"v\u00e9"}] }`))
+	require.NoError(t, err)
+	assert.Equal(t, `{"z": 1.0, "a": [1e3, {"k": "v\u00e9"}]}`, string(got))
+}
+
+func TestReformatRejectsInvalidJSON(t *testing.T) {
+	_, err := Reformat([]byte(`{"a":`))
+	assert.Error(t, err)
+}
+
+func FuzzReformat(f *testing.F) {
+	f.Add([]byte(`{"a":[1,"\u00e9\ud83d\ude00"]}`))
+	f.Add([]byte(`"\\\""`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := Reformat(in)
+		if err != nil {
+			return
+		}
+		// The rewrite must stay valid JSON that means the same thing.
+		again, err := Reformat(out)
+		require.NoError(t, err)
+		assert.Equal(t, string(out), string(again))
+	})
+}
