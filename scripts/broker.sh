@@ -142,7 +142,7 @@ up() {
   if amqp10_answers; then write_env; log "already up on 127.0.0.1:$amqp_port"; return 0; fi
   rmq_env
   log "starting node $node (amqp 127.0.0.1:$amqp_port, amqps 127.0.0.1:$amqps_port)"
-  (cd "$dir" && setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null &)
+  (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- &
   local i
   for i in $(seq 1 240); do
     if amqp10_answers; then write_env; log "ready after $((i / 4))s"; return 0; fi

@@ -1,0 +1,135 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	goamqp "github.com/Azure/go-amqp"
+
+	"github.com/release-engineering/pubtools-sign-go/broker"
+)
+
+// Publish implements broker.Bus. Requests are sent unsettled (pre-settled
+// sends stall RabbitMQ links under load) and pipelined: up to SendWindow
+// deliveries await the broker's disposition at once, oldest first. If the
+// connection drops, Publish waits for the supervisor's reconnection and
+// sends again from the first request the broker had not confirmed.
+func (c *Client) Publish(ctx context.Context, reqs []*broker.Request) error {
+	rest := reqs
+	for len(rest) > 0 {
+		st, err := c.waitConnected(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := c.publishOn(ctx, st, rest)
+		rest = rest[n:]
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("publish: %w", ctx.Err())
+		}
+		if !lost(st, err) {
+			return err
+		}
+		c.log.Debug("connection lost while publishing; will resend", "unconfirmed", len(rest), "error", err)
+		select {
+		case <-st.conn.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("publish: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+type inflight struct {
+	index   int
+	id      string
+	receipt goamqp.SendReceipt
+}
+
+// publishOn sends reqs on st and returns how many leading requests the
+// broker confirmed, with the first error.
+func (c *Client) publishOn(ctx context.Context, st *connState, reqs []*broker.Request) (int, error) {
+	window := c.opts.SendWindow
+	queue := make([]inflight, 0, min(window, len(reqs)))
+	confirmed := 0
+	var refused []error
+	settle := func(f inflight) error {
+		state, err := f.receipt.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("await broker confirmation of request %s: %w", f.id, err)
+		}
+		switch s := state.(type) {
+		case *goamqp.StateAccepted:
+		case *goamqp.StateRejected:
+			refused = append(refused, fmt.Errorf("broker rejected request %s: %v", f.id, s.Error))
+		default:
+			refused = append(refused, fmt.Errorf("broker did not accept request %s: %T", f.id, state))
+		}
+		confirmed = f.index + 1
+		return nil
+	}
+	for i, r := range reqs {
+		if len(queue) == window {
+			if err := settle(queue[0]); err != nil {
+				return confirmed, err
+			}
+			queue = queue[1:]
+		}
+		sender, err := st.sender(ctx, r.Address)
+		if err != nil {
+			return confirmed, err
+		}
+		receipt, err := sender.SendWithReceipt(ctx, requestMessage(r), nil)
+		if err != nil {
+			if !lost(st, err) {
+				st.dropSender(r.Address)
+			}
+			return confirmed, fmt.Errorf("send request %s to %s: %w", r.ID, r.Address, err)
+		}
+		queue = append(queue, inflight{index: i, id: r.ID, receipt: receipt})
+	}
+	for _, f := range queue {
+		if err := settle(f); err != nil {
+			return confirmed, err
+		}
+	}
+	return len(reqs), errors.Join(refused...)
+}
+
+// requestMessage is the AMQP form of a request, as the Python tool's proton
+// Message(body=json_text, address=..., properties=..., ttl=...) is: the body
+// an AMQP string value, "to" the address, not durable.
+func requestMessage(r *broker.Request) *goamqp.Message {
+	to := r.Address
+	return &goamqp.Message{
+		Header:                &goamqp.MessageHeader{TTL: r.TTL},
+		Properties:            &goamqp.MessageProperties{To: &to},
+		ApplicationProperties: r.Headers,
+		Value:                 string(r.Body),
+	}
+}
+
+// sender returns the link for address, attaching it on first use. One link
+// per target address: RabbitMQ refuses the anonymous relay link.
+func (st *connState) sender(ctx context.Context, address string) (*goamqp.Sender, error) {
+	st.sendersMu.Lock()
+	defer st.sendersMu.Unlock()
+	if s, ok := st.senders[address]; ok {
+		return s, nil
+	}
+	s, err := st.sendSess.NewSender(ctx, address, nil)
+	if err != nil {
+		return nil, fmt.Errorf("attach sender to %s on %s: %w", address, st.url, err)
+	}
+	st.senders[address] = s
+	return s, nil
+}
+
+func (st *connState) dropSender(address string) {
+	st.sendersMu.Lock()
+	defer st.sendersMu.Unlock()
+	delete(st.senders, address)
+}

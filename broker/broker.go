@@ -1,0 +1,53 @@
+// Package broker holds what signers need from a message bus, independent of
+// the protocol: requests going out, replies coming back, and the map that
+// matches one to the other. broker/amqp implements Bus over AMQP 1.0.
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Request is one signing request ready for the wire.
+type Request struct {
+	// ID is the request_id the reply will carry back.
+	ID string
+	// Address is where the request goes (the templated topic_send_to).
+	Address string
+	// Body is the JSON text, sent as an AMQP string value.
+	Body []byte
+	// Headers become the message's application properties.
+	Headers map[string]any
+	// TTL is the message time to live.
+	TTL time.Duration
+}
+
+// Reply is a signing-server reply matched to a request.
+type Reply struct {
+	// RequestID is body["msg"][message_id_key].
+	RequestID string
+	// Body is the reply body as received (a JSON object).
+	Body json.RawMessage
+	// Properties are the reply's application properties.
+	Properties map[string]any
+	// HasErrors is true when body["msg"]["errors"] is a non-empty list.
+	HasErrors bool
+}
+
+// Bus is a connection to the signing server's message broker, shared by
+// every operation of a process.
+type Bus interface {
+	// Listen makes sure a reply receiver is attached to address before it
+	// returns, so no reply sent afterwards is lost. Receivers are shared;
+	// release detaches when the last user of address is done.
+	Listen(ctx context.Context, address string) (release func(), err error)
+	// Publish sends the requests pipelined and returns once the broker has
+	// taken every one of them. A lost connection is repaired and the
+	// untaken requests are sent again.
+	Publish(ctx context.Context, reqs []*Request) error
+	// Reconnected returns a channel closed at the next reconnection, after
+	// receivers are attached again: requests sent before it may need
+	// sending again.
+	Reconnected() <-chan struct{}
+}

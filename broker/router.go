@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+)
+
+// ErrMalformedReply is wrapped by DecodeReply for replies without a usable
+// body["msg"][message_id_key].
+var ErrMalformedReply = errors.New("malformed reply")
+
+// DecodeReply parses a reply body and finds its request id under
+// body["msg"][idKey].
+func DecodeReply(body []byte, props map[string]any, idKey string) (Reply, error) {
+	var outer struct {
+		Msg map[string]json.RawMessage `json:"msg"`
+	}
+	if err := json.Unmarshal(body, &outer); err != nil {
+		return Reply{}, fmt.Errorf("%w: %v", ErrMalformedReply, err)
+	}
+	if outer.Msg == nil {
+		return Reply{}, fmt.Errorf("%w: no \"msg\" object", ErrMalformedReply)
+	}
+	var id string
+	if err := json.Unmarshal(outer.Msg[idKey], &id); err != nil || id == "" {
+		return Reply{}, fmt.Errorf("%w: msg.%s is not a non-empty string", ErrMalformedReply, idKey)
+	}
+	var errs []json.RawMessage
+	_ = json.Unmarshal(outer.Msg["errors"], &errs)
+	return Reply{RequestID: id, Body: body, Properties: props, HasErrors: len(errs) > 0}, nil
+}
+
+// ReplyRouter takes every message a reply receiver gets, decodes it and
+// resolves the pending request it answers. Unknown, duplicate and malformed
+// replies are counted, logged at debug level and dropped: they are another
+// replica's, a late duplicate, or garbage, and never stop the receiver.
+type ReplyRouter struct {
+	idKey     string
+	pending   *PendingRequests
+	log       *slog.Logger
+	matched   atomic.Uint64
+	unknown   atomic.Uint64
+	malformed atomic.Uint64
+}
+
+// NewReplyRouter routes replies identified by body["msg"][idKey] to pending.
+func NewReplyRouter(idKey string, pending *PendingRequests, log *slog.Logger) *ReplyRouter {
+	return &ReplyRouter{idKey: idKey, pending: pending, log: log}
+}
+
+// Pending is the map this router resolves.
+func (r *ReplyRouter) Pending() *PendingRequests { return r.pending }
+
+// Route handles one received message.
+func (r *ReplyRouter) Route(address string, body []byte, props map[string]any) {
+	reply, err := DecodeReply(body, props, r.idKey)
+	if err != nil {
+		r.malformed.Add(1)
+		r.log.Debug("ignored malformed reply", "address", address, "error", err, "size", len(body))
+		return
+	}
+	if !r.pending.Resolve(reply) {
+		r.unknown.Add(1)
+		r.log.Debug("ignored reply for no pending request", "address", address, "request_id", reply.RequestID)
+		return
+	}
+	r.matched.Add(1)
+}
+
+// RouterStats are a router's counters since it started.
+type RouterStats struct {
+	Matched, Unknown, Malformed uint64
+}
+
+// Stats returns the counters.
+func (r *ReplyRouter) Stats() RouterStats {
+	return RouterStats{Matched: r.matched.Load(), Unknown: r.unknown.Load(), Malformed: r.malformed.Load()}
+}
