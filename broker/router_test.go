@@ -20,7 +20,7 @@ func TestRouterMatchesByMessageIDKeyAndIgnoresTheRest(t *testing.T) {
 	pending.Add(ch, "r-1", "r-2")
 
 	router.Route("a", []byte(`{"msg": {"request_id": "r-1", "errors": [], "signed_claim": "x"}}`), map[string]any{"h": "v"})
-	router.Route("a", []byte(`{"msg": {"request_id": "r-1", "errors": []}}`), nil)  // duplicate
+	router.Route("a", []byte(`{"msg": {"request_id": "r-1", "errors": []}}`), nil)   // duplicate
 	router.Route("a", []byte(`{"msg": {"request_id": "other", "errors": []}}`), nil) // another task's
 	router.Route("a", []byte(`not json`), nil)
 	router.Route("a", []byte(`{"msg": {"request_id": 7}}`), nil)
