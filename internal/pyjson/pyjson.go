@@ -154,3 +154,15 @@ func marshalCompact(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
+
+// Set sets key as Python's dict assignment does: an existing key keeps its
+// position, a new one goes last.
+func (o Object) Set(key string, value any) Object {
+	for i := range o {
+		if o[i].Key == key {
+			o[i].Value = value
+			return o
+		}
+	}
+	return append(o, Member{Key: key, Value: value})
+}

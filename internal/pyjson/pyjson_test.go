@@ -59,3 +59,10 @@ func FuzzReformat(f *testing.F) {
 		assert.Equal(t, string(out), string(again))
 	})
 }
+
+func TestSetKeepsPositionLikeDictUpdate(t *testing.T) {
+	o := Object{{"a", 1}, {"b", 2}}.Set("a", 3).Set("c", 4)
+	got, err := Marshal(o)
+	require.NoError(t, err)
+	assert.Equal(t, `{"a": 3, "b": 2, "c": 4}`, string(got))
+}

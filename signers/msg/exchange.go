@@ -1,0 +1,173 @@
+package msg
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/broker"
+)
+
+// TimeoutError is the MessagingTimeout of the Python tool: send cycles ran
+// out with requests still unanswered.
+type TimeoutError struct {
+	Received, Total int
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("MessagingTimeout : Out of time when receiving messages (%d/%d)", e.Received, e.Total)
+}
+
+// timing is the receive/re-send policy of one exchange.
+type timing struct {
+	// timeout is the inactivity timeout of one receive round; every
+	// expected reply restarts it.
+	timeout time.Duration
+	// rounds is how many timed-out rounds end a send cycle (retries).
+	rounds int
+	// cycles is how many send cycles run (send_retries).
+	cycles int
+}
+
+// exchange sends reqs and collects their replies, index-aligned with reqs
+// (nil where none came). The reply receiver is attached before the first
+// send. A cycle sends every unanswered request, with its original
+// request_id so a late reply still counts, then receives until all are
+// answered or `rounds` inactivity timeouts pass. A reconnection re-sends
+// the unanswered at once: replies published while the connection was down
+// are gone from a pub/sub topic.
+func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string,
+	reqs []*broker.Request, t timing, log *slog.Logger) ([]*broker.Reply, error) {
+	replies := make([]*broker.Reply, len(reqs))
+	index := make(map[string]int, len(reqs))
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		index[r.ID] = i
+		ids[i] = r.ID
+	}
+	release, err := bus.Listen(ctx, listenAddr)
+	if err != nil {
+		return replies, fmt.Errorf("listen for replies on %s: %w", listenAddr, err)
+	}
+	defer release()
+	// Room for one reply per id: the router never blocks on us.
+	ch := make(chan broker.Reply, len(reqs))
+	pending.Add(ch, ids...)
+	defer pending.Remove(ids...)
+
+	s := &session{bus: bus, reqs: reqs, replies: replies, index: index, ch: ch, t: t, log: log}
+	for cycle := 1; cycle <= t.cycles; cycle++ {
+		done, err := s.cycle(ctx, cycle)
+		if err != nil || done {
+			return replies, err
+		}
+		log.Warn("signing requests unanswered after receive retries", "cycle", cycle, "of", t.cycles,
+			"unanswered", s.unanswered(), "total", len(reqs))
+	}
+	return replies, &TimeoutError{Received: len(reqs) - s.unanswered(), Total: len(reqs)}
+}
+
+// session is the state of one exchange across its cycles.
+type session struct {
+	bus      broker.Bus
+	reqs     []*broker.Request
+	replies  []*broker.Reply
+	index    map[string]int
+	ch       chan broker.Reply
+	t        timing
+	log      *slog.Logger
+	answered int
+}
+
+func (s *session) unanswered() int { return len(s.reqs) - s.answered }
+
+func (s *session) unansweredRequests() []*broker.Request {
+	out := make([]*broker.Request, 0, s.unanswered())
+	for i, r := range s.reqs {
+		if s.replies[i] == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// cycle sends the unanswered requests and receives; it reports whether all
+// are answered.
+func (s *session) cycle(ctx context.Context, n int) (bool, error) {
+	sendCtx, cancelSend := context.WithCancel(ctx)
+	defer cancelSend()
+	sendDone := make(chan error, 1)
+	sending := false
+	resend := false
+	startSend := func() {
+		sending = true
+		batch := s.unansweredRequests()
+		if n > 1 || resend {
+			s.log.Info("re-sending unanswered signing requests", "count", len(batch), "cycle", n)
+		}
+		go func() { sendDone <- s.bus.Publish(sendCtx, batch) }()
+	}
+	// Whatever happens, the publisher goroutine ends before we return.
+	defer func() {
+		if sending {
+			cancelSend()
+			<-sendDone
+		}
+	}()
+	startSend()
+
+	timer := time.NewTimer(s.t.timeout)
+	defer timer.Stop()
+	reconnected := s.bus.Reconnected()
+	rounds := 0
+	for s.unanswered() > 0 {
+		select {
+		case r := <-s.ch:
+			i := s.index[r.RequestID]
+			if s.replies[i] == nil {
+				rr := r
+				s.replies[i] = &rr
+				s.answered++
+			}
+			resetTimer(timer, s.t.timeout)
+		case err := <-sendDone:
+			sending = false
+			if err != nil {
+				return false, fmt.Errorf("send signing requests: %w", err)
+			}
+			if resend {
+				resend = false
+				startSend()
+			}
+		case <-reconnected:
+			reconnected = s.bus.Reconnected()
+			s.log.Warn("messaging broker reconnected; re-sending unanswered requests", "unanswered", s.unanswered())
+			if sending {
+				resend = true
+			} else {
+				startSend()
+			}
+			resetTimer(timer, s.t.timeout)
+		case <-timer.C:
+			rounds++
+			s.log.Info("no reply within timeout", "round", rounds, "of", s.t.rounds, "unanswered", s.unanswered())
+			if rounds >= s.t.rounds {
+				return false, nil
+			}
+			timer.Reset(s.t.timeout)
+		case <-ctx.Done():
+			return false, fmt.Errorf("waiting for signing replies: %w", ctx.Err())
+		}
+	}
+	return true, nil
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}

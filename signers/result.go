@@ -1,0 +1,115 @@
+package signers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+)
+
+// Status values of SignerResult.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// SignerResult says whether the signer could do its job at all.
+type SignerResult struct {
+	Status       string `json:"status"`
+	ErrorMessage string `json:"error_message"`
+}
+
+// Result is the document the Python tool prints:
+// {"signer_result", "operation_results", "operation", "signing_keys"}.
+type Result struct {
+	SignerResult SignerResult
+	// OperationResults has one entry per request in input order: a
+	// ReplyResult, a cosign message string, or "" where nothing came back.
+	OperationResults []any
+	// Operation is the operation's Python to_dict().
+	Operation pyjson.Object
+	SigningKeys []string
+	// KeysField is the name SigningKeys print under ("signing_keys", or
+	// "signing_key" for msg-clear-sign).
+	KeysField string
+	// Failed is true when any reply carried errors (or, for cosign, any
+	// reference failed) although the signer itself worked.
+	Failed bool
+}
+
+// Members is the result as an ordered JSON object, for callers that add
+// keys (the daemon's envelope).
+func (r *Result) Members() pyjson.Object {
+	results := r.OperationResults
+	if results == nil {
+		results = []any{}
+	}
+	field := r.KeysField
+	if field == "" {
+		field = "signing_keys"
+	}
+	return pyjson.Object{
+		{Key: "signer_result", Value: r.SignerResult},
+		{Key: "operation_results", Value: results},
+		{Key: "operation", Value: r.Operation},
+		{Key: field, Value: list(r.SigningKeys)},
+	}
+}
+
+// MarshalJSON writes the result in the Python tool's key order.
+func (r *Result) MarshalJSON() ([]byte, error) { return r.Members().MarshalJSON() }
+
+// Fail marks the whole operation as failed with message.
+func (r *Result) Fail(message string) {
+	r.SignerResult = SignerResult{Status: StatusError, ErrorMessage: message}
+}
+
+// ReplyResult is one signing-server reply as the Python tool reports it:
+// the pair [reply_body, reply_application_properties].
+type ReplyResult struct {
+	Body       json.RawMessage
+	Properties map[string]any
+}
+
+// MarshalJSON writes [body, properties]. Property keys are sorted: AMQP
+// hands them over as a map, so their wire order is not known.
+func (r ReplyResult) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	if len(r.Body) == 0 {
+		buf.WriteString("null")
+	} else {
+		buf.Write(r.Body)
+	}
+	buf.WriteByte(',')
+	props := pyjson.Object{}
+	keys := make([]string, 0, len(r.Properties))
+	for k := range r.Properties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		props = append(props, pyjson.Member{Key: k, Value: jsonSafe(r.Properties[k])})
+	}
+	p, err := props.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(p)
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+// jsonSafe turns AMQP property values JSON cannot carry into strings.
+func jsonSafe(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return x
+	case []byte:
+		return string(x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
