@@ -29,7 +29,7 @@ type Result struct {
 	// ReplyResult, a cosign message string, or "" where nothing came back.
 	OperationResults []any
 	// Operation is the operation's Python to_dict().
-	Operation pyjson.Object
+	Operation   pyjson.Object
 	SigningKeys []string
 	// KeysField is the name SigningKeys print under ("signing_keys", or
 	// "signing_key" for msg-clear-sign).

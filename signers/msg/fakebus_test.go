@@ -101,7 +101,7 @@ func newTestSigner(t *testing.T, cfg *config.MsgSigner, answer func(*broker.Requ
 		Config: cfg, Bus: bus, Pending: pending, Creator: "pubtools-sign-test",
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TimeoutUnit: 50 * time.Millisecond,
-		Now: func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC) },
+		Now:         func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC) },
 		NewID: func() string {
 			n++
 			return "id-" + string(rune('0'+n))
