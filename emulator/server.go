@@ -1,0 +1,325 @@
+// Package emulator plays the signing server on a real AMQP 1.0 broker for
+// development, tests and benchmarks: it takes requests from the request
+// address, signs the claim/data with a real OpenPGP key and replies in the
+// format of SPEC §2.1, echoing the request's fields beside the signature.
+// Faults (delay, drop, duplicate, stray, error and malformed replies) are
+// knobs.
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/release-engineering/pubtools-sign-go/broker"
+	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+)
+
+// Options configure a Server.
+type Options struct {
+	URLs []string
+	TLS  *tls.Config
+	// RequestAddress is where requests arrive.
+	RequestAddress string
+	// ReplyAddress is where replies go, a str.format template over the
+	// request's string fields and headers (e.g. "{requested_by}").
+	ReplyAddress config.Template
+	// MessageIDKey is the reply's id field (default request_id).
+	MessageIDKey string
+	Faults       Faults
+	// Key signs; nil generates one.
+	Key *Key
+	Log *slog.Logger
+}
+
+// Stats count what the emulator did.
+type Stats struct {
+	Requests, Replies, Dropped, Errors, Malformed, Strays uint64
+}
+
+// Server is a running emulator.
+type Server struct {
+	opts   Options
+	key    *Key
+	client *amqp.Client
+	dice   *dice
+	log    *slog.Logger
+
+	out    chan *broker.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	requests, replies, dropped, errs, malformed, strays atomic.Uint64
+}
+
+// Start connects, attaches to the request address and serves until Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.MessageIDKey == "" {
+		opts.MessageIDKey = "request_id"
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if _, err := opts.ReplyAddress.Fields(); err != nil {
+		return nil, fmt.Errorf("reply address: %w", err)
+	}
+	key := opts.Key
+	if key == nil {
+		var err error
+		if key, err = NewKey(); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{opts: opts, key: key, dice: newDice(opts.Faults), log: opts.Log, out: make(chan *broker.Request, 4096)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	client, err := amqp.Dial(ctx, amqp.Options{URLs: opts.URLs, TLS: opts.TLS, Sink: s, Log: opts.Log, ContainerID: "pubtools-sign-emulator-" + uuid.NewString()[:8]})
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.client = client
+	if _, err := client.Listen(ctx, opts.RequestAddress); err != nil {
+		client.Close()
+		s.cancel()
+		return nil, fmt.Errorf("listen for requests on %s: %w", opts.RequestAddress, err)
+	}
+	for i := 0; i < 4; i++ {
+		s.wg.Add(1)
+		go s.publishLoop()
+	}
+	s.log.Info("signing-server emulator serving", "requests", opts.RequestAddress, "replies", string(opts.ReplyAddress), "key_id", key.KeyID())
+	return s, nil
+}
+
+// Key is the signing key.
+func (s *Server) Key() *Key { return s.key }
+
+// Close stops serving.
+func (s *Server) Close() {
+	s.cancel()
+	s.wg.Wait()
+	s.client.Close()
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Replies: s.replies.Load(), Dropped: s.dropped.Load(),
+		Errors: s.errs.Load(), Malformed: s.malformed.Load(), Strays: s.strays.Load()}
+}
+
+// Route implements amqp.Sink: one request arrived.
+func (s *Server) Route(_ string, body []byte, props map[string]any) {
+	s.requests.Add(1)
+	replies, err := s.handle(body, props)
+	if err != nil {
+		s.log.Warn("cannot answer request", "error", err)
+		return
+	}
+	if s.opts.Faults.Delay > 0 {
+		s.wg.Add(1)
+		time.AfterFunc(s.opts.Faults.Delay, func() {
+			defer s.wg.Done()
+			s.enqueue(replies)
+		})
+		return
+	}
+	s.enqueue(replies)
+}
+
+func (s *Server) enqueue(replies []*broker.Request) {
+	for _, r := range replies {
+		select {
+		case s.out <- r:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// publishLoop sends queued replies in pipelined batches.
+func (s *Server) publishLoop() {
+	defer s.wg.Done()
+	for {
+		var batch []*broker.Request
+		select {
+		case r := <-s.out:
+			batch = append(batch, r)
+		case <-s.ctx.Done():
+			return
+		}
+	more:
+		for len(batch) < 256 {
+			select {
+			case r := <-s.out:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if err := s.client.Publish(s.ctx, batch); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("publish replies failed", "error", err, "count", len(batch))
+		}
+	}
+}
+
+// handle builds the replies (possibly none) for one request.
+func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, error) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("request is not a JSON object: %w", err)
+	}
+	fields := map[string]string{}
+	for k, v := range props {
+		if str, ok := v.(string); ok {
+			fields[k] = str
+		}
+	}
+	var order []string
+	dec := json.NewDecoder(bytesReader(body))
+	order = objectKeys(dec)
+	for k, raw := range req {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			fields[k] = str
+		}
+	}
+	id := fields["request_id"]
+	address, err := s.opts.ReplyAddress.Format(fields)
+	if err != nil {
+		return nil, fmt.Errorf("reply address for request %s: %w", id, err)
+	}
+	mtype, _ := props["mtype"].(string)
+	headers := map[string]any{"mtype": mtype, "source": "signing-server-emulator"}
+
+	var out []*broker.Request
+	reply := func(b []byte) {
+		out = append(out, &broker.Request{ID: id, Address: address, Body: b, Headers: headers})
+	}
+	switch s.dice.roll() {
+	case drop:
+		s.dropped.Add(1)
+	case answerMalformed:
+		s.malformed.Add(1)
+		reply([]byte(`{"msg": {"` + s.opts.MessageIDKey + `": "` + id + `", "errors": [`))
+	case answerError:
+		s.errs.Add(1)
+		reply(s.replyBody(req, order, id, nil, "", []string{"emulated signing failure for request " + id}))
+	default:
+		attr, signed, err := s.sign(req, mtype)
+		if err != nil {
+			s.errs.Add(1)
+			reply(s.replyBody(req, order, id, nil, "", []string{err.Error()}))
+			break
+		}
+		reply(s.replyBody(req, order, id, signed, attr, nil))
+		if s.opts.Faults.Duplicate {
+			reply(out[len(out)-1].Body)
+		}
+	}
+	s.replies.Add(uint64(len(out)))
+	for i := 0; i < s.opts.Faults.Stray; i++ {
+		s.strays.Add(1)
+		stray := uuid.NewString()
+		out = append(out, &broker.Request{ID: stray, Address: address, Headers: headers,
+			Body: []byte(`{"msg": {"` + s.opts.MessageIDKey + `": "` + stray + `", "errors": [], "signed_claim": "stray"}}`)})
+	}
+	return out, nil
+}
+
+// dataAttributes maps the request's data attribute to the reply's signed one.
+var dataAttributes = map[string]string{"claim_file": "signed_claim", "data": "signed_data", "artifact": "signed_payload", "claims": "signed_claims"}
+
+// replyBody echoes the request's fields (not its data) and adds errors and
+// the signature: {"msg": {...}}.
+func (s *Server) replyBody(req map[string]json.RawMessage, order []string, id string, signed any, attr string, errs []string) []byte {
+	msg := pyjson.Object{}
+	for _, k := range order {
+		if _, isData := dataAttributes[k]; isData {
+			continue
+		}
+		msg = msg.Set(k, req[k])
+	}
+	msg = msg.Set(s.opts.MessageIDKey, id)
+	if errs == nil {
+		errs = []string{}
+	}
+	msg = msg.Set("errors", errs)
+	if attr != "" {
+		msg = msg.Set(attr, signed)
+	}
+	b, err := pyjson.Marshal(pyjson.Object{{Key: "msg", Value: msg}})
+	if err != nil {
+		return []byte(`{"msg": {"errors": ["emulator encode failure"]}}`)
+	}
+	return b
+}
+
+// sign signs whichever data attribute the request carries.
+func (s *Server) sign(req map[string]json.RawMessage, mtype string) (string, any, error) {
+	for attr, signedAttr := range dataAttributes {
+		raw, ok := req[attr]
+		if !ok {
+			continue
+		}
+		if attr == "claims" {
+			return s.signBatch(raw)
+		}
+		var b64 string
+		if err := json.Unmarshal(raw, &b64); err != nil {
+			return "", nil, fmt.Errorf("%s is not a string", attr)
+		}
+		data, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s is not base64: %v", attr, err)
+		}
+		var sig []byte
+		switch attr {
+		case "claim_file":
+			sig, err = s.key.SignMessage(data)
+		case "data":
+			sig, err = s.key.ClearSign(data)
+		default:
+			sig, err = s.key.DetachSign(data)
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("sign %s: %v", attr, err)
+		}
+		return signedAttr, base64.StdEncoding.EncodeToString(sig), nil
+	}
+	return "", nil, fmt.Errorf("request (%s) carries no claim_file, data, artifact or claims", mtype)
+}
+
+func (s *Server) signBatch(raw json.RawMessage) (string, any, error) {
+	var claims []map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return "", nil, fmt.Errorf("claims is not a list of objects")
+	}
+	out := make([]pyjson.Object, 0, len(claims))
+	for _, c := range claims {
+		b64, _ := c["claim_file"].(string)
+		data, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return "", nil, fmt.Errorf("claim_file is not base64")
+		}
+		sig, err := s.key.SignMessage(data)
+		if err != nil {
+			return "", nil, err
+		}
+		out = append(out, pyjson.Object{
+			{Key: "manifest_digest", Value: c["manifest_digest"]}, {Key: "repo", Value: c["repo"]},
+			{Key: "signed_claim", Value: base64.StdEncoding.EncodeToString(sig)},
+		})
+	}
+	return "signed_claims", out, nil
+}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// printResult writes res as the Python tool does and returns the exit.
+// JSON: one json.dumps document; exit 1 when the signer failed. Raw: the
+// signed values one per line; any error goes to stderr with exit 1.
+func printResult(stdout, stderr io.Writer, res *signers.Result, raw bool, rawField string) error {
+	if !raw {
+		out, err := pyjson.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		fmt.Fprintln(stdout, string(out))
+		if res.SignerResult.Status == signers.StatusError {
+			return errFailed
+		}
+		return nil
+	}
+	if res.SignerResult.Status == signers.StatusError {
+		fmt.Fprint(stderr, ensureNewline(res.SignerResult.ErrorMessage))
+		return errFailed
+	}
+	for i, r := range res.OperationResults {
+		values, errs := rawValues(r, rawField)
+		if len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			return errFailed
+		}
+		if len(values) == 0 {
+			fmt.Fprintf(stderr, "no %s in result %d\n", rawField, i)
+			return errFailed
+		}
+		for _, v := range values {
+			fmt.Fprintln(stdout, v)
+		}
+	}
+	return nil
+}
+
+// rawValues finds the signed values (or the errors) in one operation result.
+func rawValues(r any, field string) (values, errs []string) {
+	switch v := r.(type) {
+	case string:
+		if v == "" {
+			return nil, []string{"no reply came for this request"}
+		}
+		return []string{v}, nil
+	case signers.ReplyResult:
+		var body struct {
+			Msg map[string]json.RawMessage `json:"msg"`
+		}
+		if err := json.Unmarshal(v.Body, &body); err != nil {
+			return nil, []string{"unreadable reply: " + err.Error()}
+		}
+		var replyErrs []json.RawMessage
+		_ = json.Unmarshal(body.Msg["errors"], &replyErrs)
+		for _, e := range replyErrs {
+			errs = append(errs, plain(e))
+		}
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		if signed, ok := body.Msg[field]; ok {
+			return []string{plain(signed)}, nil
+		}
+		// Batch replies carry a list of signed claims.
+		var batch []map[string]json.RawMessage
+		if json.Unmarshal(body.Msg["signed_claims"], &batch) == nil {
+			for _, b := range batch {
+				values = append(values, plain(b["signed_claim"]))
+			}
+		}
+		return values, nil
+	}
+	return nil, []string{fmt.Sprintf("unexpected result %T", r)}
+}
+
+// plain prints a JSON string as its text, anything else as JSON.
+func plain(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+func ensureNewline(s string) string {
+	if strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
+}
