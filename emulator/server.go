@@ -36,6 +36,10 @@ type Options struct {
 	ReplyAddress config.Template
 	// MessageIDKey is the reply's id field (default request_id).
 	MessageIDKey string
+	// TaskIDAttribute is the request field holding the task id (default
+	// pub_task_id; batch requests use pipeline_run_id). The reply address
+	// sees it as {task_id}.
+	TaskIDAttribute string
 	Faults       Faults
 	// Key signs; nil generates one.
 	Key *Key
@@ -67,6 +71,9 @@ type Server struct {
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.MessageIDKey == "" {
 		opts.MessageIDKey = "request_id"
+	}
+	if opts.TaskIDAttribute == "" {
+		opts.TaskIDAttribute = "pub_task_id"
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -193,6 +200,10 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 		if json.Unmarshal(raw, &str) == nil {
 			fields[k] = str
 		}
+	}
+	fields["task_id"] = fields[s.opts.TaskIDAttribute]
+	if fields["task_id"] == "" {
+		fields["task_id"] = fields["pipeline_run_id"]
 	}
 	id := fields["request_id"]
 	address, err := s.opts.ReplyAddress.Format(fields)

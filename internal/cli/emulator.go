@@ -116,6 +116,7 @@ func fillFromSection(opts *emulator.Options, f *emulatorFlags) error {
 	if opts.MessageIDKey == "" {
 		opts.MessageIDKey = sc.MessageIDKey
 	}
+	opts.TaskIDAttribute = sc.TaskIDAttribute
 	if opts.RequestAddress == "" {
 		// Only signer-level fields can be known without a request.
 		addr, err := sc.TopicSendTo.Format(map[string]string{"env": sc.Environment, "environment": sc.Environment, "service": sc.Service})
@@ -131,12 +132,11 @@ func fillFromSection(opts *emulator.Options, f *emulatorFlags) error {
 }
 
 // replyTemplate rewrites a client's topic_listen_to into a template over
-// request fields: {creator} is the request's requested_by, {task_id} its
-// task id attribute, {env} the environment header.
+// request fields: {creator} is the request's requested_by, {env} the
+// environment; {task_id} the emulator fills from the request itself.
 func replyTemplate(listen string, sc *config.MsgSigner) string {
 	r := strings.NewReplacer(
 		"{creator}", "{requested_by}",
-		"{task_id}", "{"+sc.TaskIDAttribute+"}",
 		"{env}", sc.Environment, "{environment}", sc.Environment, "{service}", sc.Service,
 	)
 	return r.Replace(listen)

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "conf.yaml")
+	require.NoError(t, os.WriteFile(conf, []byte("msg_signer:\n  timeout: soon\n"), 0o600))
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing required flag", []string{"msg-container-sign", "--task-id", "t", "--digest", "sha256:ab", "--reference", "r/a:1"}, `"signing-key" not set`},
+		{"unknown flag", []string{"msg-clear-sign", "--nope"}, "unknown flag: --nope"},
+		{"config mistake names key and file", []string{"msg-container-sign", "--signing-key", "K", "--task-id", "t", "--digest", "sha256:ab", "--reference", "r/a:1", "--config-file", conf}, conf + ": msg_signer.timeout: cannot unmarshal"},
+		{"mismatched digests", []string{"msg-container-sign", "--signing-key", "K", "--task-id", "t", "--digest", "sha256:ab", "--reference", "r/a:1", "--reference", "r/b:1", "--config-file", writeMinimalConfig(t)}, "digests: 1 digests for 2 references"},
+		{"bad log level", []string{"msg-clear-sign", "--signing-key", "K", "--task-id", "t", "--log-level", "LOUD", "x"}, "--log-level"},
+		{"bad signer type", []string{"msg-container-sign", "--signing-key", "K", "--task-id", "t", "--digest", "sha256:ab", "--reference", "r/a:1", "--signer-type", "triple"}, "--signer-type"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, tc.args...)
+			assert.Equal(t, 2, code)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, tc.want)
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+		})
+	}
+}
+
+// writeMinimalConfig is a valid msg_signer section for tests that stop
+// before connecting.
+func writeMinimalConfig(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "conf.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`msg_signer:
+  messaging_brokers: [amqp://127.0.0.1:1]
+  topic_send_to: /topic/x
+  topic_listen_to: /topic/y
+  environment: e
+  service: s
+  message_id_key: request_id
+`), 0o600))
+	return p
+}
+
+func TestPythonScriptNamesSelectTheCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), []string{"/usr/bin/pubtools-sign-msg-container-sign", "--help"}, IO{Stdout: &out, Stderr: &errOut, Getenv: os.Getenv})
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out.String(), "pubtools-sign msg-container-sign [flags]")
+}
+
+func TestEveryFlagHasASentenceOfHelp(t *testing.T) {
+	root := NewRoot(IO{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
+	for _, cmd := range root.Commands() {
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			assert.GreaterOrEqual(t, len(f.Usage), 10, "%s --%s", cmd.Name(), f.Name)
+		})
+	}
+}
+
+func TestNoRequesterWithoutCertificateIsAUsageError(t *testing.T) {
+	_, stderr, code := runCLI(t, "msg-clear-sign", "--signing-key", "K", "--task-id", "t", "--config-file", writeMinimalConfig(t), "x")
+	// The broker does not exist: the connect failure is reported as a result
+	// (exit 1) unless a usage problem comes first.
+	assert.Contains(t, []int{1, 2}, code, stderr)
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: static checks, then every test (unit and
+# integration against the real RabbitMQ, NATS, cosign and registry) with
+# the race detector, then short fuzzing runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/broker.sh up main
+
+echo "== gofmt / go vet" >&2
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.run/*'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet ./...
+
+echo "== go test -race" >&2
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (bounded)" >&2
+fuzztime=${FUZZTIME:-15s}
+go test -run '^$' -fuzz '^FuzzReformat$' -fuzztime "$fuzztime" ./internal/pyjson/
