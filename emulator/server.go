@@ -40,7 +40,7 @@ type Options struct {
 	// pub_task_id; batch requests use pipeline_run_id). The reply address
 	// sees it as {task_id}.
 	TaskIDAttribute string
-	Faults       Faults
+	Faults          Faults
 	// Key signs; nil generates one.
 	Key *Key
 	Log *slog.Logger
