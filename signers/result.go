@@ -1,9 +1,11 @@
 package signers
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
@@ -60,6 +62,49 @@ func (r *Result) Members() pyjson.Object {
 
 // MarshalJSON writes the result in the Python tool's key order.
 func (r *Result) MarshalJSON() ([]byte, error) { return r.Members().MarshalJSON() }
+
+// WriteJSON streams the result as Python's json.dumps prints it, after the
+// members of lead (the daemon's envelope fields). Each operation result is
+// encoded on its own, so 10,000 replies never sit in memory twice.
+func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	members := append(append(pyjson.Object{}, lead...), r.Members()...)
+	bw.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			bw.WriteString(", ")
+		}
+		bw.Write(pyjson.AppendString(nil, m.Key))
+		bw.WriteString(": ")
+		if m.Key != "operation_results" {
+			if err := writePy(bw, m.Value); err != nil {
+				return fmt.Errorf("encode %s: %w", m.Key, err)
+			}
+			continue
+		}
+		bw.WriteByte('[')
+		for j, item := range m.Value.([]any) {
+			if j > 0 {
+				bw.WriteString(", ")
+			}
+			if err := writePy(bw, item); err != nil {
+				return fmt.Errorf("encode operation_results[%d]: %w", j, err)
+			}
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteByte('}')
+	return bw.Flush()
+}
+
+func writePy(w *bufio.Writer, v any) error {
+	b, err := pyjson.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
 
 // Fail marks the whole operation as failed with message.
 func (r *Result) Fail(message string) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
@@ -15,11 +14,10 @@ import (
 // signed values one per line; any error goes to stderr with exit 1.
 func printResult(stdout, stderr io.Writer, res *signers.Result, raw bool, rawField string) error {
 	if !raw {
-		out, err := pyjson.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
+		if err := res.WriteJSON(stdout, nil); err != nil {
+			return fmt.Errorf("write result: %w", err)
 		}
-		fmt.Fprintln(stdout, string(out))
+		fmt.Fprintln(stdout)
 		if res.SignerResult.Status == signers.StatusError {
 			return errFailed
 		}

@@ -1,0 +1,196 @@
+// Command msgbench measures the messaging path on the local broker and
+// emulator and prints a Markdown table:
+//
+//   - the ceiling: raw go-amqp request/reply, pipelined on one connection,
+//     against the same emulator (the physical limit of this path);
+//   - the msg-container-sign CLI with 1, 100, 1,000 and 10,000 references:
+//     wall time, requests/s, peak RSS, and the ratio to the ceiling.
+//
+// bench/run.sh starts everything and runs it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	goamqp "github.com/Azure/go-amqp"
+	"github.com/google/uuid"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/signers/msg"
+)
+
+func main() {
+	confPath := flag.String("config", "", "config file with a msg_signer section")
+	bin := flag.String("bin", "bin/pubtools-sign", "pubtools-sign binary")
+	sizes := flag.String("sizes", "1,100,1000,10000", "reference counts for the CLI rows")
+	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
+	flag.Parse()
+	if err := run(*confPath, *bin, *sizes, *ceilingN); err != nil {
+		fmt.Fprintln(os.Stderr, "msgbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(confPath, bin, sizes string, ceilingN int) error {
+	cfg, err := config.Load(confPath)
+	if err != nil {
+		return err
+	}
+	sc := cfg.MsgSigner
+	creator, err := msg.CreatorFromCert(config.ExpandHome(sc.MessagingCertKey))
+	if err != nil {
+		return err
+	}
+	ceiling, err := rawCeiling(sc, creator, ceilingN)
+	if err != nil {
+		return fmt.Errorf("ceiling: %w", err)
+	}
+	fmt.Printf("| path | requests | wall | requests/s | peak RSS | of ceiling |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| raw go-amqp request/reply (ceiling) | %d | %s | %.0f | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		r, err := runCLI(bin, confPath, n)
+		if err != nil {
+			return fmt.Errorf("CLI with %d references: %w", n, err)
+		}
+		fmt.Printf("| msg-container-sign CLI | %d | %s | %.0f | %.1f MiB | %.0f%% |\n", n, r.wall.Round(time.Millisecond), r.rate, r.rssMiB, 100*r.rate/ceiling.rate)
+	}
+	return nil
+}
+
+type measure struct {
+	wall   time.Duration
+	rate   float64
+	rssMiB float64
+}
+
+// rawCeiling sends n container-shaped requests with bare go-amqp (unsettled,
+// pipelined 256 deep) and waits for every reply on a windowed-credit
+// receiver: what any client of this broker and server could reach.
+func rawCeiling(sc *config.MsgSigner, creator string, n int) (measure, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	task := "bench-" + uuid.NewString()[:8]
+	values := map[string]string{"env": sc.Environment, "environment": sc.Environment, "creator": creator, "task_id": task}
+	sendAddr, err := sc.TopicSendTo.Format(values)
+	if err != nil {
+		return measure{}, err
+	}
+	listenAddr, err := sc.TopicListenTo.Format(values)
+	if err != nil {
+		return measure{}, err
+	}
+	conn, err := goamqp.Dial(ctx, sc.MessagingBrokers[0], nil)
+	if err != nil {
+		return measure{}, err
+	}
+	defer conn.Close()
+	sendSess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		return measure{}, err
+	}
+	recvSess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		return measure{}, err
+	}
+	recv, err := recvSess.NewReceiver(ctx, listenAddr, &goamqp.ReceiverOptions{Credit: -1})
+	if err != nil {
+		return measure{}, err
+	}
+	sender, err := sendSess.NewSender(ctx, sendAddr, nil)
+	if err != nil {
+		return measure{}, err
+	}
+	const window = 500
+	done := make(chan error, 1)
+	go func() {
+		if err := recv.IssueCredit(window); err != nil {
+			done <- err
+			return
+		}
+		used := 0
+		for got := 0; got < n; got++ {
+			m, err := recv.Receive(ctx, nil)
+			if err != nil {
+				done <- err
+				return
+			}
+			_ = recv.AcceptMessage(ctx, m)
+			if used++; used == window {
+				used = 0
+				_ = recv.IssueCredit(window)
+			}
+		}
+		done <- nil
+	}()
+	start := time.Now()
+	var receipts []goamqp.SendReceipt
+	for i := 0; i < n; i++ {
+		body, _ := json.Marshal(map[string]any{
+			"sig_key_id": "89ABCDEF", "claim_file": msg.ContainerClaim(fmt.Sprintf("sha256:%064x", i), "r.io/ns/app:1"),
+			"request_id": uuid.NewString(), "created": msg.Created(time.Now()), "requested_by": creator,
+			"repo": "ns/app", "pub_task_id": task, "manifest_digest": fmt.Sprintf("sha256:%064x", i),
+		})
+		to := sendAddr
+		r, err := sender.SendWithReceipt(ctx, &goamqp.Message{Properties: &goamqp.MessageProperties{To: &to},
+			ApplicationProperties: map[string]any{"mtype": "container_signature"}, Value: string(body)}, nil)
+		if err != nil {
+			return measure{}, err
+		}
+		receipts = append(receipts, r)
+		if len(receipts) == 256 {
+			if _, err := receipts[0].Wait(ctx); err != nil {
+				return measure{}, err
+			}
+			receipts = receipts[1:]
+		}
+	}
+	for _, r := range receipts {
+		if _, err := r.Wait(ctx); err != nil {
+			return measure{}, err
+		}
+	}
+	if err := <-done; err != nil {
+		return measure{}, err
+	}
+	wall := time.Since(start)
+	return measure{wall: wall, rate: float64(n) / wall.Seconds()}, nil
+}
+
+// runCLI runs msg-container-sign with n references and reads its peak RSS
+// from the kernel's rusage.
+func runCLI(bin, confPath string, n int) (measure, error) {
+	args := []string{"msg-container-sign", "--config-file", confPath, "--signing-key", "0123456789ABCDEF",
+		"--task-id", "bench-" + uuid.NewString()[:8], "--log-level", "WARNING"}
+	for i := 0; i < n; i++ {
+		args = append(args, "--reference", fmt.Sprintf("r.io/ns/app%d:%d", i%10, i), "--digest", fmt.Sprintf("sha256:%064x", i))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	wall := time.Since(start)
+	if err != nil {
+		return measure{}, err
+	}
+	var res struct {
+		SignerResult struct{ Status string } `json:"signer_result"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.SignerResult.Status != "ok" {
+		return measure{}, fmt.Errorf("signing did not succeed: %v %.200s", err, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measure{wall: wall, rate: float64(n) / wall.Seconds(), rssMiB: float64(ru.Maxrss) / 1024}, nil
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmarks the messaging path on this machine: starts the project's
+# RabbitMQ and the signing-server emulator (no artificial delay), then
+# prints a Markdown table (bench/msgbench). Loopback only; bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/broker.sh up main
+eval "$(scripts/broker.sh env main | sed 's/^/export /')"
+mkdir -p bin .run/bench
+go build -o bin/pubtools-sign ./cmd/pubtools-sign
+go build -o bin/msgbench ./bench/msgbench
+conf=.run/bench/conf.yaml
+cat >"$conf" <<YAML
+msg_signer:
+  messaging_brokers: [$AMQP_URL]
+  messaging_cert_key: $CLIENT_CERT_KEY
+  messaging_ca_cert: $CA_CERT
+  topic_send_to: /topic/robosignatory.{env}.sign
+  topic_listen_to: /topic/robosignatory.{env}.client.{creator}.{task_id}
+  environment: bench
+  service: pubtools-sign
+  timeout: 30
+  retries: 2
+  send_retries: 2
+  message_id_key: request_id
+YAML
+bin/pubtools-sign emulator --config-file "$conf" --log-level WARNING &
+emu=$!
+trap 'kill $emu 2>/dev/null || true' EXIT
+sleep 1
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version | cut -d' ' -f3), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null)"
+bin/msgbench --config "$conf" "$@"
