@@ -19,3 +19,4 @@ if ((${#need[@]})); then
   [ -n "$added" ] && rm -f "$policy"
 fi
 go mod download
+scripts/cosign.sh

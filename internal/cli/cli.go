@@ -102,6 +102,8 @@ func NewRoot(io IO) *cobra.Command {
 		newMsgContainerSign(io),
 		newMsgClearSign(io),
 		newMsgBlobSign(io),
+		newCosignContainerSign(io),
+		newCosignSignatureList(io),
 		newEmulator(io),
 	)
 	return root

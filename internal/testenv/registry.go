@@ -1,0 +1,57 @@
+package testenv
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// Registry is an in-process OCI registry on 127.0.0.1.
+type Registry struct {
+	// Host is host:port.
+	Host string
+	// User and Password are required when set.
+	User, Password string
+	server         *httptest.Server
+}
+
+// StartRegistry serves a registry; with user set it demands basic auth.
+func StartRegistry(t testing.TB, user, password string) *Registry {
+	t.Helper()
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if user != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test registry"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), User: user, Password: password, server: srv}
+}
+
+// Stop takes the registry down (a "registry down" fault).
+func (r *Registry) Stop() { r.server.Close() }
+
+// Cosign returns the project's pinned cosign (scripts/cosign.sh builds it).
+func Cosign(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(), "bin", "cosign")
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "cosign binary "+p+" (run scripts/cosign.sh)", err.Error())
+	}
+	return p
+}

@@ -1,0 +1,222 @@
+package cosign
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// StatusFailed is the cosign signer's status when a reference failed.
+const StatusFailed = "failed"
+
+// Runner runs one command and returns its output. A cancelled context
+// kills the process.
+type Runner interface {
+	Run(ctx context.Context, argv, env []string) (stdout, stderr string, err error)
+}
+
+// ExecRunner runs real processes.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, argv, env []string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// Its own process group, so a kill reaches anything cosign started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// Options build a Signer.
+type Options struct {
+	Config *config.CosignSigner
+	Runner Runner
+	Log    *slog.Logger
+	// Backoff is the first pause between tries of a failing reference,
+	// doubled each time (default 1s).
+	Backoff time.Duration
+}
+
+// Signer signs container images with cosign.
+type Signer struct {
+	cfg     *config.CosignSigner
+	run     Runner
+	log     *slog.Logger
+	backoff time.Duration
+}
+
+// New returns a Signer.
+func New(o Options) *Signer {
+	if o.Runner == nil {
+		o.Runner = ExecRunner{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Backoff == 0 {
+		o.Backoff = time.Second
+	}
+	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff}
+}
+
+// Check reports a missing cosign binary as a configuration mistake.
+func (s *Signer) Check(file string) error {
+	if _, err := exec.LookPath(s.cfg.CosignBin); err != nil {
+		return &config.Error{File: file, Key: "cosign_signer.cosign_bin", Problem: fmt.Sprintf("cannot run %s: %v", s.cfg.CosignBin, errors.Unwrap(err))}
+	}
+	return nil
+}
+
+// job is one cosign run: a target signed with one key.
+type job struct {
+	slot int // index into the operation results
+	key  string
+	t    target
+}
+
+// ContainerSign signs every reference with every key. References of one
+// repository are pushed one after another (concurrent pushes to one
+// repository race); repositories run in parallel up to num_threads. A
+// failing reference is tried `retries` times, then fails alone.
+// OperationResults hold cosign's stderr, key-major in reference order.
+func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
+	if len(op.Digests) == 0 {
+		return nil, &signers.InputError{Field: "digests", Problem: "at least one digest is required"}
+	}
+	if len(op.SigningKeys) == 0 {
+		return nil, &signers.InputError{Field: "signing_keys", Problem: "at least one signing key is required"}
+	}
+	ts, err := targets(op.References, op.Digests, op.IdentityReferences)
+	if err != nil {
+		return nil, &signers.InputError{Field: "digests", Problem: err.Error()}
+	}
+	registries := map[string]bool{}
+	for _, t := range ts {
+		registries[registryOf(t.repo)] = true
+	}
+	creds, err := newDockerConfig(s.cfg, sortedKeys(registries))
+	if err != nil {
+		return nil, err
+	}
+	defer creds.Remove()
+	env := s.environment(creds)
+
+	// Groups by repository, in order of first appearance.
+	var order []string
+	groups := map[string][]job{}
+	for k, key := range op.SigningKeys {
+		real := key
+		if alias, ok := s.cfg.KeyAliases[key]; ok {
+			real = alias
+		}
+		for _, t := range ts {
+			if _, ok := groups[t.repo]; !ok {
+				order = append(order, t.repo)
+			}
+			groups[t.repo] = append(groups[t.repo], job{slot: k*len(ts) + t.index, key: real, t: t})
+		}
+	}
+	outputs := make([]string, len(op.SigningKeys)*len(ts))
+	failures := make([]string, len(outputs))
+	sem := make(chan struct{}, s.cfg.NumThreads)
+	var wg sync.WaitGroup
+	for _, repo := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(jobs []job) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, j := range jobs {
+				outputs[j.slot], failures[j.slot] = s.signOne(ctx, j, env)
+			}
+		}(groups[repo])
+	}
+	wg.Wait()
+
+	res := &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys, SignerResult: signers.SignerResult{Status: signers.StatusOK}}
+	res.OperationResults = make([]any, len(outputs))
+	var msgs []string
+	for i, o := range outputs {
+		res.OperationResults[i] = o
+		if failures[i] != "" {
+			msgs = append(msgs, failures[i])
+		}
+	}
+	if len(msgs) > 0 {
+		res.Failed = true
+		res.SignerResult = signers.SignerResult{Status: StatusFailed, ErrorMessage: strings.Join(msgs, "\n")}
+	}
+	return res, nil
+}
+
+// signOne runs cosign for one job with retries; it returns cosign's stderr
+// and, on failure, a message naming the image.
+func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, failure string) {
+	argv := signArgs(s.cfg, j.key, j.t)
+	pause := s.backoff
+	for try := 1; ; try++ {
+		log := s.log.With("image", j.t.image, "try", try)
+		log.Debug("running cosign", "argv", strings.Join(argv, " "))
+		_, stderr, err := s.run.Run(ctx, argv, env)
+		if err == nil {
+			log.Info("signed with cosign")
+			return stderr, ""
+		}
+		if ctx.Err() != nil || try >= s.cfg.Retries {
+			msg := strings.TrimSpace(stderr)
+			if msg == "" {
+				msg = err.Error()
+			}
+			log.Error("cosign failed", "error", err, "stderr", msg)
+			if ctx.Err() != nil {
+				msg = fmt.Sprintf("%s (cancelled: %v)", msg, ctx.Err())
+			}
+			return stderr, fmt.Sprintf("%s: %s", j.t.image, msg)
+		}
+		log.Warn("cosign failed, retrying", "error", err, "in", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		pause *= 2
+	}
+}
+
+// environment is the process environment plus env_variables, plus the
+// private DOCKER_CONFIG (which wins).
+func (s *Signer) environment(creds *dockerConfig) []string {
+	env := os.Environ()
+	for k, v := range s.cfg.EnvVariables {
+		env = append(env, k+"="+v)
+	}
+	if creds != nil {
+		env = append(env, creds.Env())
+	}
+	return env
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

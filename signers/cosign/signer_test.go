@@ -1,0 +1,191 @@
+package cosign
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+func testConfig() *config.CosignSigner {
+	off := false
+	return &config.CosignSigner{CosignBin: "/usr/bin/cosign", Timeout: "3m0s", NumThreads: 4, RekorURL: "https://rekor.example",
+		UploadTlog: &off, AllowHTTPRegistry: true, Retries: 2, KeyAliases: map[string]string{"prod": "/keys/prod.key"}}
+}
+
+const dgst = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestSignArgsAreTheSpecCommandLine(t *testing.T) {
+	ts, err := targets([]string{"reg.io/ns/app:1.0", "localhost:5000/ns/app"}, []string{dgst, dgst}, []string{"pub.io/ns/app:1.0"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/usr/bin/cosign", "-t", "3m0s", "sign", "-y", "--key", "k8s://ns/key",
+		"--allow-http-registry=true", "--allow-insecure-registry=false", "--rekor-url", "https://rekor.example",
+		"--tlog-upload=false", "--sign-container-identity", "pub.io/ns/app:1.0", "-a", "tag=1.0", "reg.io/ns/app@" + dgst},
+		signArgs(testConfig(), "k8s://ns/key", ts[0]))
+	assert.Equal(t, "localhost:5000/ns/app@"+dgst, ts[1].image, "a registry port is not a tag")
+	assert.Equal(t, "", ts[1].tag)
+
+	ts, err = targets(nil, []string{"reg.io/ns/app@" + dgst}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "reg.io/ns/app@"+dgst, signArgs(testConfig(), "k", ts[0])[len(signArgs(testConfig(), "k", ts[0]))-1])
+}
+
+// recordingRunner is a fake cosign for logic tests: it records calls and
+// how many ran at once per repository and overall.
+type recordingRunner struct {
+	mu          sync.Mutex
+	calls       [][]string
+	envs        [][]string
+	activeRepo  map[string]int
+	maxPerRepo  int
+	active      int
+	maxActive   int
+	failImage   string
+	failuresFor map[string]int
+}
+
+func (r *recordingRunner) Run(ctx context.Context, argv, env []string) (string, string, error) {
+	image := argv[len(argv)-1]
+	repo, _, _ := strings.Cut(image, "@")
+	r.mu.Lock()
+	r.calls = append(r.calls, argv)
+	r.envs = append(r.envs, env)
+	r.activeRepo[repo]++
+	r.active++
+	r.maxPerRepo = max(r.maxPerRepo, r.activeRepo[repo])
+	r.maxActive = max(r.maxActive, r.active)
+	fail := image == r.failImage
+	if fail {
+		r.failuresFor[image]++
+	}
+	r.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	r.mu.Lock()
+	r.activeRepo[repo]--
+	r.active--
+	r.mu.Unlock()
+	if fail {
+		return "", "Error: signing " + image + ": unauthorized", errors.New("exit status 1")
+	}
+	return "", "Pushing signature to: " + repo + "\n", nil
+}
+
+func newRunner() *recordingRunner {
+	return &recordingRunner{activeRepo: map[string]int{}, failuresFor: map[string]int{}}
+}
+
+func containerOp(repos, perRepo int) *signers.ContainerSign {
+	op := &signers.ContainerSign{SigningKeys: []string{"prod"}}
+	for i := 0; i < repos*perRepo; i++ {
+		op.References = append(op.References, fmt.Sprintf("reg.io/ns/repo%d:%d", i%repos, i))
+		op.Digests = append(op.Digests, fmt.Sprintf("sha256:%064x", i))
+	}
+	return op
+}
+
+func TestOneRepositorySeriallyRepositoriesInParallel(t *testing.T) {
+	r := newRunner()
+	s := New(Options{Config: testConfig(), Runner: r, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	res, err := s.ContainerSign(context.Background(), containerOp(6, 3))
+	require.NoError(t, err)
+	assert.Equal(t, signers.StatusOK, res.SignerResult.Status)
+	assert.Len(t, r.calls, 18)
+	assert.Equal(t, 1, r.maxPerRepo, "never two pushes to one repository at once")
+	assert.Equal(t, 4, r.maxActive, "num_threads repositories at once")
+	assert.Equal(t, "/keys/prod.key", r.calls[0][6], "key alias resolved")
+	for i, o := range res.OperationResults {
+		assert.Equal(t, fmt.Sprintf("Pushing signature to: reg.io/ns/repo%d\n", i%6), o, "results in reference order")
+	}
+}
+
+func TestAFailingReferenceIsRetriedThenFailsAlone(t *testing.T) {
+	r := newRunner()
+	op := containerOp(3, 2)
+	r.failImage = "reg.io/ns/repo1@" + op.Digests[1]
+	s := New(Options{Config: testConfig(), Runner: r, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	res, err := s.ContainerSign(context.Background(), op)
+	require.NoError(t, err)
+	assert.Equal(t, StatusFailed, res.SignerResult.Status)
+	assert.True(t, res.Failed)
+	assert.Equal(t, 2, r.failuresFor[r.failImage], "retries = 2 tries")
+	assert.Contains(t, res.SignerResult.ErrorMessage, r.failImage)
+	assert.Contains(t, res.SignerResult.ErrorMessage, "unauthorized")
+	assert.Len(t, r.calls, 5+2, "the others still signed")
+}
+
+func TestPasswordNeverInArgvOrLogs(t *testing.T) {
+	cfg := testConfig()
+	cfg.RegistryUser, cfg.RegistryPassword = "robot", "s3cr3t-pa55"
+	r := newRunner()
+	var logs bytes.Buffer
+	s := New(Options{Config: cfg, Runner: r, Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	res, err := s.ContainerSign(context.Background(), containerOp(2, 1))
+	require.NoError(t, err)
+	var dockerConfig string
+	for i, argv := range r.calls {
+		assert.NotContains(t, strings.Join(argv, " "), "s3cr3t-pa55")
+		for _, e := range r.envs[i] {
+			if d, ok := strings.CutPrefix(e, "DOCKER_CONFIG="); ok {
+				dockerConfig = d
+			}
+		}
+	}
+	require.NotEmpty(t, dockerConfig, "credentials reach cosign through DOCKER_CONFIG")
+	_, err = os.Stat(filepath.Join(dockerConfig, "config.json"))
+	assert.True(t, os.IsNotExist(err), "removed afterwards")
+	assert.NotContains(t, logs.String(), "s3cr3t-pa55")
+	out, _ := res.MarshalJSON()
+	assert.NotContains(t, string(out), "s3cr3t-pa55")
+}
+
+func TestPrivateDockerConfigIsOwnerOnly(t *testing.T) {
+	cfg := testConfig()
+	cfg.RegistryUser, cfg.RegistryPassword = "robot", "pw"
+	d, err := newDockerConfig(cfg, []string{"reg.io"})
+	require.NoError(t, err)
+	defer d.Remove()
+	st, err := os.Stat(d.dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+	data, err := os.ReadFile(filepath.Join(d.dir, "config.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"auths": {"reg.io": {"auth": "cm9ib3Q6cHc="}}}`, string(data))
+}
+
+func TestCancellationKillsCosign(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "slow-cosign")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 30\n"), 0o755))
+	cfg := testConfig()
+	cfg.CosignBin = script
+	s := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := s.ContainerSign(ctx, containerOp(1, 1))
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second, "the process was killed, not waited for")
+	assert.Equal(t, StatusFailed, res.SignerResult.Status)
+	assert.Contains(t, res.SignerResult.ErrorMessage, "cancelled")
+}
+
+func TestMissingBinaryIsAConfigError(t *testing.T) {
+	cfg := testConfig()
+	cfg.CosignBin = "/nonexistent/cosign"
+	err := New(Options{Config: cfg}).Check("conf.yaml")
+	var ce *config.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "cosign_signer.cosign_bin", ce.Key)
+}
