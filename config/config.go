@@ -146,6 +146,9 @@ type NATS struct {
 	ResultsPrefix string `yaml:"results_prefix" env:"RESULTS_PREFIX"`
 	// Consumer is the durable pull consumer shared by replicas.
 	Consumer string `yaml:"consumer" env:"CONSUMER"`
+	// RequestSubject is the NATS micro endpoint answering tasks sent as
+	// core NATS requests.
+	RequestSubject string `yaml:"request_subject" env:"REQUEST_SUBJECT"`
 	// AckWait is how long a task may run without an ack before redelivery.
 	AckWait time.Duration `yaml:"ack_wait" env:"ACK_WAIT"`
 	// MaxDeliver bounds deliveries of one task.

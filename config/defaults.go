@@ -29,6 +29,7 @@ func Defaults() *File {
 			ResultsStream:  "PUBTOOLS_SIGN_RESULTS",
 			ResultsPrefix:  "pubtools.sign.results",
 			Consumer:       "pubtools-sign-workers",
+			RequestSubject: "pubtools.sign.request",
 			AckWait:        60 * time.Second,
 			MaxDeliver:     5,
 		},

@@ -184,7 +184,7 @@ func (f *File) validateDaemon() error {
 		return f.errorf("nats.tls_key", "tls_cert and tls_key must be set together")
 	}
 	for key, v := range map[string]string{"tasks_stream": n.TasksStream, "tasks_subject": n.TasksSubject,
-		"results_stream": n.ResultsStream, "results_prefix": n.ResultsPrefix, "consumer": n.Consumer} {
+		"results_stream": n.ResultsStream, "results_prefix": n.ResultsPrefix, "consumer": n.Consumer, "request_subject": n.RequestSubject} {
 		if v == "" {
 			return f.errorf("nats."+key, "required")
 		}

@@ -104,6 +104,8 @@ func NewRoot(io IO) *cobra.Command {
 		newMsgBlobSign(io),
 		newCosignContainerSign(io),
 		newCosignSignatureList(io),
+		newServe(io),
+		newSubmit(io),
 		newEmulator(io),
 	)
 	return root

@@ -57,6 +57,18 @@ func missingSection(cfg *config.File, section string) error {
 	return &exitError{code: ExitUsage, msg: (&config.Error{File: cfg.Path, Key: section, Problem: "section missing"}).Error()}
 }
 
+// semver is the module version without its "v", or 0.0.0-dev for a
+// development build (NATS micro requires SemVer).
+func semver() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		v := strings.TrimPrefix(info.Main.Version, "v")
+		if v != "" && v[0] >= '0' && v[0] <= '9' {
+			return v
+		}
+	}
+	return "0.0.0-dev"
+}
+
 func version() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -19,6 +19,23 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("MessagingTimeout : Out of time when receiving messages (%d/%d)", e.Received, e.Total)
 }
 
+// Observer is told what requests do, for metrics. All methods must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	// Replied is one request's time from (last) send to reply.
+	Replied(time.Duration)
+	// Resent counts requests sent again.
+	Resent(int)
+	// TimedOut counts requests still unanswered when the exchange gave up.
+	TimedOut(int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Replied(time.Duration) {}
+func (noObserver) Resent(int)            {}
+func (noObserver) TimedOut(int)          {}
+
 // timing is the receive/re-send policy of one exchange.
 type timing struct {
 	// timeout is the inactivity timeout of one receive round; every
@@ -38,7 +55,7 @@ type timing struct {
 // the unanswered at once: replies published while the connection was down
 // are gone from a pub/sub topic.
 func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string,
-	reqs []*broker.Request, t timing, log *slog.Logger) ([]*broker.Reply, error) {
+	reqs []*broker.Request, t timing, obs Observer, log *slog.Logger) ([]*broker.Reply, error) {
 	replies := make([]*broker.Reply, len(reqs))
 	index := make(map[string]int, len(reqs))
 	ids := make([]string, len(reqs))
@@ -56,7 +73,7 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 	pending.Add(ch, ids...)
 	defer pending.Remove(ids...)
 
-	s := &session{bus: bus, reqs: reqs, replies: replies, index: index, ch: ch, t: t, log: log}
+	s := &session{bus: bus, reqs: reqs, replies: replies, index: index, ch: ch, t: t, obs: obs, log: log}
 	for cycle := 1; cycle <= t.cycles; cycle++ {
 		done, err := s.cycle(ctx, cycle)
 		if err != nil || done {
@@ -65,6 +82,7 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 		log.Warn("signing requests unanswered after receive retries", "cycle", cycle, "of", t.cycles,
 			"unanswered", s.unanswered(), "total", len(reqs))
 	}
+	obs.TimedOut(s.unanswered())
 	return replies, &TimeoutError{Received: len(reqs) - s.unanswered(), Total: len(reqs)}
 }
 
@@ -76,8 +94,10 @@ type session struct {
 	index    map[string]int
 	ch       chan broker.Reply
 	t        timing
+	obs      Observer
 	log      *slog.Logger
 	answered int
+	sentAt   time.Time // start of the latest send
 }
 
 func (s *session) unanswered() int { return len(s.reqs) - s.answered }
@@ -105,7 +125,9 @@ func (s *session) cycle(ctx context.Context, n int) (bool, error) {
 		batch := s.unansweredRequests()
 		if n > 1 || resend {
 			s.log.Info("re-sending unanswered signing requests", "count", len(batch), "cycle", n)
+			s.obs.Resent(len(batch))
 		}
+		s.sentAt = time.Now()
 		go func() { sendDone <- s.bus.Publish(sendCtx, batch) }()
 	}
 	// Whatever happens, the publisher goroutine ends before we return.
@@ -129,6 +151,7 @@ func (s *session) cycle(ctx context.Context, n int) (bool, error) {
 				rr := r
 				s.replies[i] = &rr
 				s.answered++
+				s.obs.Replied(time.Since(s.sentAt))
 			}
 			resetTimer(timer, s.t.timeout)
 		case err := <-sendDone:

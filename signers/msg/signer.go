@@ -35,6 +35,8 @@ type Options struct {
 	// Now and NewID are replaced by tests.
 	Now   func() time.Time
 	NewID func() string
+	// Observer is told about round trips, re-sends and timeouts.
+	Observer Observer
 	// TimeoutUnit is what one unit of the config's timeout means
 	// (default: a second, as in the Python tool; tests shrink it).
 	TimeoutUnit time.Duration
@@ -57,6 +59,9 @@ func New(opts Options) *Signer {
 	}
 	if opts.NewID == nil {
 		opts.NewID = uuid.NewString
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	if opts.TimeoutUnit == 0 {
 		opts.TimeoutUnit = time.Second
@@ -190,7 +195,7 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		timeout: time.Duration(s.cfg.Timeout) * s.opts.TimeoutUnit,
 		rounds:  s.cfg.Retries,
 		cycles:  s.cfg.SendRetries,
-	}, s.log)
+	}, s.opts.Observer, s.log)
 	for i, r := range replies {
 		if r == nil {
 			continue

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/logging"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
+	"github.com/release-engineering/pubtools-sign-go/signers/msg"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+func newServe(io IO) *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the worker daemon: signing tasks from NATS in, result envelopes out",
+		Long: "Takes pubtools-sign.task.v1 tasks from the NATS JetStream work queue (and NATS micro requests), signs them with\n" +
+			"the configured signers and publishes one result envelope per task. Without nats.url it starts an embedded NATS\n" +
+			"server. SIGTERM stops taking tasks and drains; a second SIGTERM exits at once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadOptionalConfig(configFile, cmd.Flags().Changed("config-file"))
+			if err != nil {
+				return err
+			}
+			level, err := logging.ParseLevel(cfg.Log.Level)
+			if err != nil {
+				return &exitError{code: ExitUsage, msg: err.Error()}
+			}
+			log := logging.New(cmd.ErrOrStderr(), level, cfg.Log.Format).With("worker_id", cfg.Worker.ID)
+			exitOnSecondSignal(log)
+			return serve(cmd.Context(), cfg, log)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config-file", config.SearchPaths[0], "path to the config file (optional: defaults and PUBTOOLS_SIGN_* variables suffice)")
+	return cmd
+}
+
+// loadOptionalConfig reads the config file if there is one; only a file
+// named explicitly must exist.
+func loadOptionalConfig(path string, explicit bool) (*config.File, error) {
+	found, err := config.Find(path)
+	if err != nil {
+		if explicit {
+			return nil, usageOrFailure(err)
+		}
+		found = ""
+	}
+	cfg, err := config.Load(found)
+	if err != nil {
+		return nil, usageOrFailure(err)
+	}
+	return cfg, nil
+}
+
+// exitOnSecondSignal: the first SIGTERM/SIGINT drains (through the command
+// context), the second exits at once.
+func exitOnSecondSignal(log *slog.Logger) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-sigs
+		log.Info("signal received: draining (send again to exit at once)")
+		<-sigs
+		log.Warn("second signal: exiting now")
+		os.Exit(130)
+	}()
+}
+
+func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
+	started := time.Now()
+	url := cfg.NATS.URL
+	if url == "" {
+		emb, err := worker.StartEmbedded(cfg.NATS.EmbeddedListen, config.ExpandHome(cfg.NATS.DataDir))
+		if err != nil {
+			return usageOrFailure(err)
+		}
+		defer emb.Stop()
+		url = emb.URL
+		log.Info("embedded NATS server started", "url", url, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
+	}
+	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID)
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	defer nc.Close()
+
+	metrics := worker.NewMetrics()
+	checks := []worker.ReadinessCheck{{Name: "nats", Ready: nc.IsConnected}}
+	sigs, closeSigners, err := buildSigners(ctx, cfg, metrics, &checks, log)
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	defer closeSigners()
+
+	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: log})
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	stopService, err := w.Serve(ctx, cfg.NATS.RequestSubject, semver())
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	if cfg.HTTP.Listen != "" {
+		srv := &http.Server{Handler: worker.HTTPHandler(metrics, checks), ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return usageOrFailure(&config.Error{File: cfg.Path, Key: "http.listen", Problem: err.Error()})
+		}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		log.Info("serving /healthz /readyz /metrics", "listen", ln.Addr().String())
+	}
+	log.Info("worker ready", "nats", url, "startup_ms", time.Since(started).Milliseconds())
+	err = w.Run(ctx)
+	stopService()
+	_ = nc.Drain()
+	log.Info("worker stopped")
+	return err
+}
+
+// connectNATS dials NATS with the configured credentials and TLS, and
+// keeps reconnecting for as long as the process runs.
+func connectNATS(url string, n *config.NATS, name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}
+	if n.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(config.ExpandHome(n.CredsFile)))
+	}
+	if n.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(config.ExpandHome(n.TLSCert), config.ExpandHome(n.TLSKey)))
+	}
+	if n.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(config.ExpandHome(n.TLSCA)))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// buildSigners connects every configured signer section once; all tasks
+// share these connections.
+func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, checks *[]worker.ReadinessCheck, log *slog.Logger) (*worker.Signers, func(), error) {
+	sigs := &worker.Signers{}
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	connect := func(sc *config.MsgSigner, section string) (*msg.Signer, error) {
+		conn, err := connectWithRetry(ctx, sc, cfg.Path, section, log)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { conn.Close() })
+		labels := prometheus.Labels{"section": section}
+		m.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pubtools_sign_pending_requests", Help: "Signing requests awaiting a reply.", ConstLabels: labels},
+				func() float64 { return float64(conn.Pending.Len()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_broker_reconnects_total", Help: "Reconnections to the messaging broker.", ConstLabels: labels},
+				func() float64 { return float64(conn.Client.Reconnects()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_unknown_replies_total", Help: "Replies for no pending request (other replicas', duplicates).", ConstLabels: labels},
+				func() float64 { return float64(conn.Router.Stats().Unknown) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_malformed_replies_total", Help: "Replies that could not be read.", ConstLabels: labels},
+				func() float64 { return float64(conn.Router.Stats().Malformed) }),
+		)
+		*checks = append(*checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Client.Connected})
+		return msg.New(msg.Options{Config: sc, Bus: conn.Client, Pending: conn.Pending, Creator: conn.Creator,
+			WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m}), nil
+	}
+	if cfg.MsgSigner != nil {
+		s, err := connect(cfg.MsgSigner, "msg_signer")
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		sigs.MsgContainer, sigs.MsgClear, sigs.MsgBlob = s.ContainerSign, s.ClearSign, s.BlobSign
+	}
+	if cfg.MsgBatchSigner != nil {
+		s, err := connect(&cfg.MsgBatchSigner.MsgSigner, "msg_batch_signer")
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		chunk := cfg.MsgBatchSigner.ChunkSize
+		sigs.MsgBatchContainer = func(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
+			return s.BatchContainerSign(ctx, op, chunk)
+		}
+	}
+	if cfg.CosignSigner != nil {
+		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer")})
+		if err := s.Check(cfg.Path); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		sigs.CosignContainer = s.ContainerSign
+	}
+	return sigs, closeAll, nil
+}
+
+// connectWithRetry keeps dialing a section's brokers until they answer:
+// a daemon started before its broker waits instead of crash-looping.
+// Configuration mistakes end it at once.
+func connectWithRetry(ctx context.Context, sc *config.MsgSigner, file, section string, log *slog.Logger) (*msg.Connection, error) {
+	backoff := 500 * time.Millisecond
+	for {
+		conn, err := msg.Connect(ctx, sc, file, section, log.With("section", section))
+		if err == nil {
+			return conn, nil
+		}
+		var cfgErr *config.Error
+		if errors.As(err, &cfgErr) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("messaging broker not reachable yet; retrying", "section", section, "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}

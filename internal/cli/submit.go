@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+// defaultNATSURL is where `serve` puts its embedded server by default.
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+func newSubmit(io IO) *cobra.Command {
+	var (
+		t                    worker.Task
+		file, natsURL, cfgFn string
+		wait                 bool
+		timeout              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "Publish a signing task to the daemon's queue (and optionally wait for its envelope)",
+		Long: "Publishes a pubtools-sign.task.v1 task built from flags (or read from --file) to the tasks stream, with\n" +
+			"Nats-Msg-Id = task id, and prints the task id. With --wait it prints the result envelope and exits 1 unless\n" +
+			"every signature succeeded. The NATS URL comes from --nats-url, PUBTOOLS_SIGN_NATS_URL, the config file, or\n" +
+			defaultNATSURL + " (where `serve` starts its embedded server).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadOptionalConfig(cfgFn, cmd.Flags().Changed("config-file"))
+			if err != nil {
+				return err
+			}
+			if file != "" {
+				data, err := os.ReadFile(file)
+				if err != nil {
+					return &exitError{code: ExitUsage, msg: fmt.Sprintf("--file: %v", err)}
+				}
+				if err := json.Unmarshal(data, &t); err != nil {
+					return &exitError{code: ExitUsage, msg: fmt.Sprintf("--file %s: %v", file, err)}
+				}
+			}
+			if t.Schema == "" {
+				t.Schema = worker.TaskSchema
+			}
+			if t.TaskID == "" {
+				t.TaskID = "t-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+			}
+			data, _ := json.Marshal(&t)
+			if _, err := worker.DecodeTask(data, cfg.Worker.MaxTaskBytes); err != nil {
+				return &exitError{code: ExitUsage, msg: "task: " + err.Error()}
+			}
+			url := firstNonEmpty(natsURL, cfg.NATS.URL, defaultNATSURL)
+			return submit(cmd, cfg, url, &t, data, wait, timeout)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&t.Signer, "signer", "", "signer: msg-container, msg-clear, msg-blob, msg-batch-container or cosign-container")
+	fl.StringVar(&t.TaskID, "task-id", "", "task id, the idempotency key (default: a new random id)")
+	fl.StringArrayVar(&t.SigningKeys, "signing-key", nil, "signing key id or alias (repeatable)")
+	fl.StringArrayVar(&t.SigningKeyNames, "signing-key-name", nil, "signing key name (repeatable, one per --signing-key)")
+	fl.StringArrayVar(&t.References, "reference", nil, "image reference to sign (repeatable, paired with --digest)")
+	fl.StringArrayVar(&t.Digests, "digest", nil, "manifest digest (repeatable, paired with --reference)")
+	fl.StringArrayVar(&t.IdentityReferences, "identity", nil, "identity recorded by cosign (repeatable, paired with --reference)")
+	fl.StringArrayVar(&t.Inputs, "input", nil, "text to clearsign, or base64 blob for msg-blob (repeatable)")
+	fl.StringVar(&t.Repo, "repo", "", "repository for msg-clear")
+	fl.StringVar(&t.Requester, "requester", "", "requester instead of the certificate's CN")
+	fl.StringVar(&t.ReplyTo, "reply-to", "", "subject for the envelope (default: <results_prefix>.<task id>)")
+	fl.StringVar(&file, "file", "", "read the task from this JSON file (flags fill what it leaves out)")
+	fl.StringVar(&natsURL, "nats-url", "", "NATS server URL")
+	fl.StringVar(&cfgFn, "config-file", config.SearchPaths[0], "config file for the nats section (optional)")
+	fl.BoolVar(&wait, "wait", false, "wait for the envelope and print it")
+	fl.DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, data []byte, wait bool, timeout time.Duration) error {
+	ctx := cmd.Context()
+	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign submit")
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: err.Error()}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: err.Error()}
+	}
+	results, err := worker.EnsureStreams(ctx, js, &cfg.NATS)
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: err.Error()}
+	}
+	resultSubject := firstNonEmpty(t.ReplyTo, cfg.NATS.ResultsPrefix+"."+t.TaskID)
+	var envelopes jetstream.Consumer
+	if wait { // subscribe before publishing so the envelope cannot slip by
+		envelopes, err = results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{resultSubject}})
+		if err != nil {
+			return &exitError{code: ExitFailed, msg: fmt.Sprintf("watch %s: %v", resultSubject, err)}
+		}
+	}
+	hdr := nats.Header{}
+	hdr.Set(jetstream.MsgIDHeader, t.TaskID)
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: taskSubject(&cfg.NATS, t.Signer), Data: data, Header: hdr}); err != nil {
+		return &exitError{code: ExitFailed, msg: fmt.Sprintf("publish task: %v", err)}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
+	if !wait {
+		return nil
+	}
+	m, err := envelopes.Next(jetstream.FetchMaxWait(timeout))
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), string(m.Data()))
+	var env struct {
+		SignerResult struct{ Status string } `json:"signer_result"`
+		Failed       bool                    `json:"failed"`
+	}
+	if json.Unmarshal(m.Data(), &env) != nil || env.SignerResult.Status != "ok" || env.Failed {
+		return errFailed
+	}
+	return nil
+}
+
+// taskSubject is the tasks subject for a signer: the configured subject
+// with its trailing wildcard replaced by the signer name.
+func taskSubject(n *config.NATS, signer string) string {
+	if prefix, ok := strings.CutSuffix(n.TasksSubject, ">"); ok {
+		return prefix + signer
+	}
+	return n.TasksSubject
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

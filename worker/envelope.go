@@ -1,0 +1,73 @@
+package worker
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// Envelope is the result of one task: the CLI's JSON document plus who ran
+// it, which attempt it was and when.
+type Envelope struct {
+	TaskID      string
+	WorkerID    string
+	Attempt     int
+	Started     time.Time
+	Finished    time.Time
+	TraceParent string
+	Result      *signers.Result
+	// Invalid marks the envelope of a task that could not be run.
+	Invalid bool
+
+	replyTo string // the task's reply_to
+	stored  []byte // an envelope an earlier delivery already published
+}
+
+// Outcome classifies an envelope for metrics: ok, failed (replies or
+// references failed), error (the signer failed) or invalid (bad task).
+func (e *Envelope) Outcome() string {
+	switch {
+	case e.Invalid:
+		return "invalid"
+	case e.Result.SignerResult.Status != signers.StatusOK:
+		return "error"
+	case e.Result.Failed:
+		return "failed"
+	}
+	return "ok"
+}
+
+// Encode writes the envelope JSON (json.dumps layout, like the CLI).
+func (e *Envelope) Encode() ([]byte, error) {
+	if e.stored != nil {
+		return e.stored, nil
+	}
+	lead := pyjson.Object{
+		{Key: "schema", Value: ResultSchema},
+		{Key: "task_id", Value: e.TaskID},
+		{Key: "worker_id", Value: e.WorkerID},
+		{Key: "attempt", Value: e.Attempt},
+		{Key: "started_at", Value: e.Started.UTC().Format(time.RFC3339Nano)},
+		{Key: "finished_at", Value: e.Finished.UTC().Format(time.RFC3339Nano)},
+		{Key: "duration_ms", Value: e.Finished.Sub(e.Started).Milliseconds()},
+	}
+	if e.TraceParent != "" {
+		lead = append(lead, pyjson.Member{Key: "traceparent", Value: e.TraceParent})
+	}
+	lead = append(lead, pyjson.Member{Key: "failed", Value: e.Result.Failed})
+	var buf bytes.Buffer
+	if err := e.Result.WriteJSON(&buf, lead); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// invalidResult is the result document of a task that could not be run.
+func invalidResult(err error) *signers.Result {
+	return &signers.Result{
+		SignerResult: signers.SignerResult{Status: signers.StatusError, ErrorMessage: "invalid task: " + err.Error()},
+		Operation:    pyjson.Object{},
+	}
+}

@@ -1,0 +1,38 @@
+package worker
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ReadinessCheck reports whether one dependency is usable.
+type ReadinessCheck struct {
+	Name  string
+	Ready func() bool
+}
+
+// HTTPHandler serves /healthz (the process runs), /readyz (every check
+// passes) and /metrics.
+func HTTPHandler(m *Metrics, checks []ReadinessCheck) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		status := http.StatusOK
+		body := ""
+		for _, c := range checks {
+			state := "ok"
+			if !c.Ready() {
+				state, status = "not ready", http.StatusServiceUnavailable
+			}
+			body += c.Name + ": " + state + "\n"
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}

@@ -1,0 +1,66 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// ServiceName is the NATS micro service name every replica registers, so
+// `nats micro ls|info|stats pubtools-sign` shows them all.
+const ServiceName = "pubtools-sign"
+
+// Serve registers the micro service: a core NATS request to subject (a
+// task) is answered with its envelope, which is also stored like any
+// other. Requests share the replica's task slots. The returned stop
+// waits for requests in progress.
+func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(), err error) {
+	var wg sync.WaitGroup
+	handler := micro.HandlerFunc(func(req micro.Request) {
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			_ = req.Error("503", "worker shutting down", nil)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-w.slots }()
+			w.handleRequest(ctx, req)
+		}()
+	})
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name: ServiceName, Version: version,
+		Description: "Signs containers, clear text and blobs; send a pubtools-sign.task.v1 task, get its envelope",
+		Metadata:    map[string]string{"worker_id": w.cfg.Worker.ID},
+		Endpoint:    &micro.EndpointConfig{Subject: subject, Handler: handler},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
+	}
+	return func() {
+		_ = svc.Stop()
+		wg.Wait()
+	}, nil
+}
+
+func (w *Worker) handleRequest(ctx context.Context, req micro.Request) {
+	env, err := w.execute(ctx, req.Data(), nats.Header(req.Headers()), 1)
+	if err != nil {
+		_ = req.Error("503", "worker shutting down: "+err.Error(), nil)
+		return
+	}
+	if err := w.publish(ctx, env); err != nil {
+		w.log.Error("store envelope failed", "task_id", env.TaskID, "error", err)
+	}
+	data, err := env.Encode()
+	if err != nil {
+		_ = req.Error("500", err.Error(), nil)
+		return
+	}
+	_ = req.Respond(data)
+}

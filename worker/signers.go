@@ -1,0 +1,51 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// Signers are the configured signers, one function per task signer; a nil
+// function means that signer is not configured on this replica.
+type Signers struct {
+	MsgContainer      func(context.Context, *signers.ContainerSign) (*signers.Result, error)
+	MsgBatchContainer func(context.Context, *signers.ContainerSign) (*signers.Result, error)
+	MsgClear          func(context.Context, *signers.ClearSign) (*signers.Result, error)
+	MsgBlob           func(context.Context, *signers.BlobSign) (*signers.Result, error)
+	CosignContainer   func(context.Context, *signers.ContainerSign) (*signers.Result, error)
+}
+
+// Sign runs t (already validated) on its signer.
+func (s *Signers) Sign(ctx context.Context, t *Task) (*signers.Result, error) {
+	notConfigured := &TaskError{Field: "signer", Problem: fmt.Sprintf("signer %q is not configured on this worker", t.Signer)}
+	switch t.Signer {
+	case SignerMsgContainer:
+		if s.MsgContainer == nil {
+			return nil, notConfigured
+		}
+		return s.MsgContainer(ctx, t.containerSign())
+	case SignerMsgBatchContainer:
+		if s.MsgBatchContainer == nil {
+			return nil, notConfigured
+		}
+		return s.MsgBatchContainer(ctx, t.containerSign())
+	case SignerCosignContainer:
+		if s.CosignContainer == nil {
+			return nil, notConfigured
+		}
+		return s.CosignContainer(ctx, t.containerSign())
+	case SignerMsgClear:
+		if s.MsgClear == nil {
+			return nil, notConfigured
+		}
+		return s.MsgClear(ctx, &signers.ClearSign{Inputs: t.Inputs, SigningKeys: t.SigningKeys, TaskID: t.TaskID, Repo: t.Repo, Requester: t.Requester})
+	case SignerMsgBlob:
+		if s.MsgBlob == nil {
+			return nil, notConfigured
+		}
+		return s.MsgBlob(ctx, &signers.BlobSign{Blobs: t.Inputs, SigningKeys: t.SigningKeys, SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester})
+	}
+	return nil, &TaskError{Field: "signer", Problem: fmt.Sprintf("unknown signer %q", t.Signer)}
+}

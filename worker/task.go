@@ -1,0 +1,161 @@
+// Package worker is the daemon: it takes signing tasks from a NATS
+// JetStream work queue (and NATS micro requests), runs the configured
+// signer and publishes exactly one result envelope per task. It knows
+// signers only through the Signers function table and never touches AMQP.
+package worker
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// Schemas of the messages the daemon reads and writes.
+const (
+	TaskSchema   = "pubtools-sign.task.v1"
+	ResultSchema = "pubtools-sign.result.v1"
+)
+
+// Signer names a task may ask for.
+const (
+	SignerMsgContainer      = "msg-container"
+	SignerMsgClear          = "msg-clear"
+	SignerMsgBlob           = "msg-blob"
+	SignerMsgBatchContainer = "msg-batch-container"
+	SignerCosignContainer   = "cosign-container"
+)
+
+// Task is one signing request from a pipeline.
+type Task struct {
+	Schema             string   `json:"schema"`
+	TaskID             string   `json:"task_id"`
+	Signer             string   `json:"signer"`
+	SigningKeys        []string `json:"signing_keys,omitempty"`
+	SigningKeyNames    []string `json:"signing_key_names,omitempty"`
+	Digests            []string `json:"digests,omitempty"`
+	References         []string `json:"references,omitempty"`
+	IdentityReferences []string `json:"identity_references,omitempty"`
+	// Inputs are texts for msg-clear and base64 blobs for msg-blob.
+	Inputs    []string `json:"inputs,omitempty"`
+	Repo      string   `json:"repo,omitempty"`
+	Requester string   `json:"requester,omitempty"`
+	// ReplyTo is the subject of the envelope (default results_prefix.task_id).
+	ReplyTo string `json:"reply_to,omitempty"`
+}
+
+// TaskError is a task that cannot be run: the envelope names the field.
+type TaskError struct {
+	Field   string
+	Problem string
+}
+
+func (e *TaskError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
+
+// taskIDPattern keeps task ids usable as one or more NATS subject tokens.
+var taskIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// DecodeTask parses and validates a task. It returns the task id it could
+// read even when the task is invalid, so the error envelope finds its way.
+func DecodeTask(data []byte, maxBytes int) (*Task, error) {
+	if len(data) > maxBytes {
+		return &Task{TaskID: peekTaskID(data[:min(len(data), 4096)])}, &TaskError{Problem: fmt.Sprintf("task is %d bytes, over the %d byte limit", len(data), maxBytes)}
+	}
+	var t Task
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return &Task{TaskID: peekTaskID(data)}, &TaskError{Field: fieldOf(err), Problem: "not a valid task: " + err.Error()}
+	}
+	if dec.More() {
+		return &Task{TaskID: peekTaskID(data)}, &TaskError{Problem: "trailing data after the task object"}
+	}
+	if err := t.validate(); err != nil {
+		return &t, err
+	}
+	return &t, nil
+}
+
+// peekTaskID reads task_id from data that failed full decoding.
+func peekTaskID(data []byte) string {
+	var p struct {
+		TaskID string `json:"task_id"`
+	}
+	if json.Unmarshal(data, &p) != nil || !taskIDPattern.MatchString(p.TaskID) || len(p.TaskID) > 200 {
+		return ""
+	}
+	return p.TaskID
+}
+
+func fieldOf(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return typeErr.Field
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+	}
+	return ""
+}
+
+func (t *Task) validate() error {
+	switch {
+	case t.Schema != TaskSchema:
+		return &TaskError{Field: "schema", Problem: fmt.Sprintf("want %q, got %q", TaskSchema, t.Schema)}
+	case t.TaskID == "":
+		return &TaskError{Field: "task_id", Problem: "required"}
+	case len(t.TaskID) > 200 || !taskIDPattern.MatchString(t.TaskID):
+		t.TaskID = ""
+		return &TaskError{Field: "task_id", Problem: "must be letters, digits, '_', '-' and single dots, at most 200 characters"}
+	case t.ReplyTo != "" && strings.ContainsAny(t.ReplyTo, " \t*>"):
+		return &TaskError{Field: "reply_to", Problem: "must be a subject without spaces or wildcards"}
+	}
+	op, err := t.operation()
+	if err != nil {
+		return err
+	}
+	var in *signers.InputError
+	if err := op.Validate(); errors.As(err, &in) {
+		return &TaskError{Field: in.Field, Problem: in.Problem}
+	}
+	return nil
+}
+
+// validator is what every signers operation offers.
+type validator interface{ Validate() error }
+
+// operation is the task as the signers operation its signer takes.
+func (t *Task) operation() (validator, error) {
+	switch t.Signer {
+	case SignerMsgContainer, SignerMsgBatchContainer, SignerCosignContainer:
+		return t.containerSign(), nil
+	case SignerMsgClear:
+		return &signers.ClearSign{Inputs: t.Inputs, SigningKeys: t.SigningKeys, TaskID: t.TaskID, Repo: t.Repo, Requester: t.Requester}, nil
+	case SignerMsgBlob:
+		for i, b := range t.Inputs {
+			if _, err := base64.StdEncoding.DecodeString(b); err != nil {
+				return nil, &TaskError{Field: fmt.Sprintf("inputs[%d]", i), Problem: "msg-blob inputs must be base64"}
+			}
+		}
+		return &signers.BlobSign{Blobs: t.Inputs, SigningKeys: t.SigningKeys, SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester}, nil
+	case "":
+		return nil, &TaskError{Field: "signer", Problem: "required"}
+	}
+	return nil, &TaskError{Field: "signer", Problem: fmt.Sprintf("unknown signer %q (want %s)", t.Signer,
+		strings.Join([]string{SignerMsgContainer, SignerMsgClear, SignerMsgBlob, SignerMsgBatchContainer, SignerCosignContainer}, ", "))}
+}
+
+func (t *Task) containerSign() *signers.ContainerSign {
+	return &signers.ContainerSign{Digests: t.Digests, References: t.References, SigningKeys: t.SigningKeys,
+		SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester, IdentityReferences: t.IdentityReferences}
+}
