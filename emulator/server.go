@@ -212,6 +212,9 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 	}
 	mtype, _ := props["mtype"].(string)
 	headers := map[string]any{"mtype": mtype, "source": "signing-server-emulator"}
+	if tp, ok := props["traceparent"].(string); ok {
+		headers["traceparent"] = tp // lets tests see the trace crossed AMQP
+	}
 
 	var out []*broker.Request
 	reply := func(b []byte) {

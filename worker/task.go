@@ -69,7 +69,7 @@ var taskIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 // read even when the task is invalid, so the error envelope finds its way.
 func DecodeTask(data []byte, maxBytes int) (*Task, error) {
 	if len(data) > maxBytes {
-		return &Task{TaskID: peekTaskID(data[:min(len(data), 4096)])}, &TaskError{Problem: fmt.Sprintf("task is %d bytes, over the %d byte limit", len(data), maxBytes)}
+		return &Task{TaskID: peekTaskID(data)}, &TaskError{Problem: fmt.Sprintf("task is %d bytes, over the %d byte limit", len(data), maxBytes)}
 	}
 	var t Task
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -86,15 +86,32 @@ func DecodeTask(data []byte, maxBytes int) (*Task, error) {
 	return &t, nil
 }
 
-// peekTaskID reads task_id from data that failed full decoding.
+// peekTaskID reads a top-level task_id from data that failed full
+// decoding (too large, wrong types), token by token.
 func peekTaskID(data []byte) string {
-	var p struct {
-		TaskID string `json:"task_id"`
-	}
-	if json.Unmarshal(data, &p) != nil || !taskIDPattern.MatchString(p.TaskID) || len(p.TaskID) > 200 {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	return p.TaskID
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key != "task_id" {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return ""
+			}
+			continue
+		}
+		var id string
+		if dec.Decode(&id) != nil || len(id) > 200 || !taskIDPattern.MatchString(id) {
+			return ""
+		}
+		return id
+	}
+	return ""
 }
 
 func fieldOf(err error) string {

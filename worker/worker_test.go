@@ -1,0 +1,188 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+func TestThreeReplicasProcessEveryTaskOnce(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	for _, id := range []string{"r1", "r2", "r3"} {
+		s.startReplica(id, nil)
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		s.submit(task(fmt.Sprintf("t-%04d", i), 1))
+	}
+	envs := s.envelopes(n, 2*time.Minute)
+	require.Len(t, envs, n)
+	perTask := map[string]int{}
+	perWorker := map[string]int{}
+	for _, e := range envs {
+		perTask[e.TaskID]++
+		perWorker[e.WorkerID]++
+		assert.Equal(t, "ok", e.SignerResult.Status, e.TaskID)
+		assert.Equal(t, "pubtools.sign.results."+e.TaskID, e.Subject)
+	}
+	assert.Len(t, perTask, n, "every task has an envelope")
+	for id, c := range perTask {
+		require.Equal(t, 1, c, "task %s has exactly one envelope", id)
+	}
+	assert.Len(t, perWorker, 3, "work is spread across replicas: %v", perWorker)
+	time.Sleep(500 * time.Millisecond)
+	s.envelopes(n, time.Minute) // re-read: no late duplicate appeared
+}
+
+func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	s.startReplica("r1", func(c *config.File) { c.Worker.MaxTaskBytes = 64 << 10 })
+	bad := task("bad-signer", 1)
+	bad["signer"] = "gpg-magic"
+	mismatched := task("bad-pairs", 2)
+	mismatched["digests"] = []string{"sha256:00"}
+	unknownField := task("bad-field", 1)
+	unknownField["referencez"] = []string{"x"}
+	s.submit([]byte("this is not JSON"))
+	s.submit(bad)
+	s.submit(mismatched)
+	s.submit(unknownField)
+	s.submit([]byte(`{"schema": "pubtools-sign.task.v1", "task_id": "huge", "signer": "msg-clear", "inputs": ["` + strings.Repeat("x", 100<<10) + `"]}`))
+	s.submit(task("good-after-bad", 1))
+
+	envs := s.envelopes(6, 30*time.Second)
+	require.Len(t, envs, 6)
+	by := map[string]envelope{}
+	for _, e := range envs {
+		by[e.Subject] = e
+	}
+	assert.Contains(t, by["pubtools.sign.results.invalid"].SignerResult.ErrorMessage, "not a valid task")
+	assert.Contains(t, by["pubtools.sign.results.bad-signer"].SignerResult.ErrorMessage, `signer: unknown signer "gpg-magic"`)
+	assert.Contains(t, by["pubtools.sign.results.bad-pairs"].SignerResult.ErrorMessage, "digests: 1 digests for 2 references")
+	assert.Contains(t, by["pubtools.sign.results.bad-field"].SignerResult.ErrorMessage, "referencez")
+	assert.Contains(t, by["pubtools.sign.results.huge"].SignerResult.ErrorMessage, "byte limit")
+	assert.Equal(t, "ok", by["pubtools.sign.results.good-after-bad"].SignerResult.Status, "the worker kept serving")
+
+	// Terminated, not left to be redelivered.
+	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 100*time.Millisecond)
+}
+
+func TestRequestReplyThroughTheMicroService(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	s.startReplica("r1", nil)
+	data, _ := json.Marshal(task("rpc-1", 2))
+	reply, err := s.nc.Request(s.cfg.NATS.RequestSubject, data, 30*time.Second)
+	require.NoError(t, err)
+	var e envelope
+	require.NoError(t, json.Unmarshal(reply.Data, &e), string(reply.Data))
+	assert.Equal(t, "ok", e.SignerResult.Status)
+	assert.Equal(t, "rpc-1", e.TaskID)
+	assert.Len(t, e.OperationResults, 2)
+	require.Len(t, s.envelopes(1, 5*time.Second), 1, "stored like any other envelope")
+}
+
+func TestTraceparentCrossesNATSAndAMQP(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	s.startReplica("r1", nil)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	s.submit(task("traced", 1), "traceparent", tp)
+	envs := s.envelopes(1, 30*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, tp, envs[0].TraceParent)
+	var pair []map[string]any
+	require.NoError(t, json.Unmarshal(envs[0].OperationResults[0], &pair))
+	assert.Equal(t, tp, pair[1]["traceparent"], "the AMQP request carried it (the emulator echoes it)")
+}
+
+func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
+	s := newStack(t, emulator.Faults{Delay: 1500 * time.Millisecond})
+	r := s.startReplica("r1", nil)
+	for i := 0; i < 5; i++ {
+		s.submit(task(fmt.Sprintf("drain-%d", i), 1))
+	}
+	require.Eventually(t, func() bool { return s.emu.Stats().Requests == 5 }, 10*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	r.stop()
+	assert.Less(t, time.Since(start), 8*time.Second)
+	envs := s.envelopes(5, 5*time.Second)
+	assert.Len(t, envs, 5, "every in-flight task finished before exit")
+}
+
+func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
+	s := newStack(t, emulator.Faults{Delay: 2 * time.Second})
+	short := s.startReplica("short-grace", func(c *config.File) { c.Worker.ShutdownGrace = 200 * time.Millisecond })
+	s.submit(task("handed-back", 1))
+	require.Eventually(t, func() bool { return s.emu.Stats().Requests >= 1 }, 10*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	short.stop()
+	assert.Less(t, time.Since(start), 3*time.Second, "grace bounds the shutdown")
+
+	s.startReplica("taker", nil)
+	envs := s.envelopes(1, 30*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, "taker", envs[0].WorkerID)
+	assert.Equal(t, 2, envs[0].Attempt, "redelivered after the nak")
+	assert.Equal(t, "ok", envs[0].SignerResult.Status)
+}
+
+func TestAStoredEnvelopeIsNotSignedTwice(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	// An envelope published by a replica that died before acking.
+	_, err := s.js.Publish(context.Background(), "pubtools.sign.results.already", []byte(`{"task_id": "already", "worker_id": "dead", "signer_result": {"status": "ok", "error_message": ""}}`),
+		jetstream.WithMsgID("already"))
+	require.NoError(t, err)
+	s.startReplica("r1", nil)
+	s.submit(task("already", 1))
+	time.Sleep(time.Second)
+	envs := s.envelopes(1, 5*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, "dead", envs[0].WorkerID)
+	assert.Zero(t, s.emu.Stats().Requests, "nothing was signed again")
+}
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	r := s.startReplica("r1", nil)
+	s.submit(task("metered", 3))
+	require.Len(t, s.envelopes(1, 30*time.Second), 1)
+	ready := true
+	srv := httptest.NewServer(worker.HTTPHandler(r.metrics, []worker.ReadinessCheck{{Name: "nats", Ready: s.nc.IsConnected}, {Name: "amqp", Ready: func() bool { return ready }}}))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := srv.Client().Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("/healthz")
+	assert.Equal(t, 200, code)
+	code, _ = get("/readyz")
+	assert.Equal(t, 200, code)
+	ready = false
+	code, body := get("/readyz")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body, "amqp: not ready")
+	_, metrics := get("/metrics")
+	assert.Contains(t, metrics, `pubtools_sign_tasks_total{outcome="ok",signer="msg-container"} 1`)
+	assert.Contains(t, metrics, "pubtools_sign_request_duration_seconds_count 3")
+	assert.Contains(t, metrics, "pubtools_sign_task_duration_seconds_bucket")
+}
