@@ -112,9 +112,10 @@ rmq_env() {
   export ERL_EPMD_ADDRESS=127.0.0.1
 }
 
+# node_alive: the node started from this directory is running (its pid
+# file is ours; another checkout's node has its own).
 node_alive() {
-  [ -s "$dir/rabbitmq.pid" ] && kill -0 "$(cat "$dir/rabbitmq.pid")" 2>/dev/null && return 0
-  pgrep -f -- "-sname $node|-name $node|$node" >/dev/null
+  [ -s "$dir/rabbitmq.pid" ] && kill -0 "$(cat "$dir/rabbitmq.pid")" 2>/dev/null
 }
 
 # amqp10_answers succeeds when the port answers an AMQP 1.0 SASL header.
@@ -139,7 +140,13 @@ up() {
   install_if_missing
   make_certs
   write_config
-  if amqp10_answers; then write_env; log "already up on 127.0.0.1:$amqp_port"; return 0; fi
+  if amqp10_answers; then
+    if ! node_alive; then
+      log "port $amqp_port answers but not with the node of $dir (another checkout's broker?); stop it or set BROKER_PORT"
+      return 1
+    fi
+    write_env; log "already up on 127.0.0.1:$amqp_port"; return 0
+  fi
   rmq_env
   log "starting node $node (amqp 127.0.0.1:$amqp_port, amqps 127.0.0.1:$amqps_port)"
   (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- &
@@ -157,7 +164,9 @@ up() {
 down() {
   rmq_env
   if node_alive; then
-    "$rmq_bin/rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || pkill -f -- "$node" || true
+    "$rmq_bin/rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || kill "$(cat "$dir/rabbitmq.pid")" || true
+    for _ in $(seq 1 40); do node_alive || break; sleep 0.25; done
+    rm -f "$dir/rabbitmq.pid"
     log "stopped"
   else
     log "not running"
