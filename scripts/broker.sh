@@ -32,7 +32,8 @@ fi
 amqp_port=$base
 amqps_port=$((base + 1))
 dist_port=$((base + 2))
-node="pubtools-sign-$name@localhost"
+# Unique per instance directory: epmd is shared by every checkout.
+node="pubtools-sign-$name-$(printf %s "$dir" | cksum | cut -d" " -f1)@localhost"
 # The /usr/sbin wrappers switch to the "rabbitmq" user; the node's own scripts
 # run as whoever calls them, so the private dir stays ours.
 rmq_bin=/usr/lib/rabbitmq/bin

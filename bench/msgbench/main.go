@@ -33,14 +33,15 @@ func main() {
 	bin := flag.String("bin", "bin/pubtools-sign", "pubtools-sign binary")
 	sizes := flag.String("sizes", "1,100,1000,10000", "reference counts for the CLI rows")
 	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
+	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
 	flag.Parse()
-	if err := run(*confPath, *bin, *sizes, *ceilingN); err != nil {
+	if err := run(*confPath, *bin, *sizes, *ceilingN, *daemon); err != nil {
 		fmt.Fprintln(os.Stderr, "msgbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(confPath, bin, sizes string, ceilingN int) error {
+func run(confPath, bin, sizes string, ceilingN int, daemon bool) error {
 	cfg, err := config.Load(confPath)
 	if err != nil {
 		return err
@@ -67,6 +68,29 @@ func run(confPath, bin, sizes string, ceilingN int) error {
 		}
 		fmt.Printf("| msg-container-sign CLI | %d | %s | %.0f | %.1f MiB | %.0f%% |\n", n, r.wall.Round(time.Millisecond), r.rate, r.rssMiB, 100*r.rate/ceiling.rate)
 	}
+	if !daemon {
+		return nil
+	}
+	fmt.Printf("\n| daemon (submit → envelope) | tasks × refs | wall | tasks/s | requests/s | p50 | p99 | peak RSS/replica | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	var idle daemonResult
+	for _, d := range []daemonRun{{1, 1, 2000, "", true}, {3, 1, 2000, "", true}, {1, 100, 100, "", true}, {3, 100, 100, "", true}} {
+		r, err := runDaemon(bin, confPath, d)
+		if err != nil {
+			return fmt.Errorf("daemon %d replicas × %d refs: %w", d.replicas, d.refs, err)
+		}
+		if idle.startup == 0 {
+			idle = r
+		}
+		fmt.Printf("| %d replica(s) | %d × %d | %s | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% |\n", d.replicas, d.tasks, d.refs,
+			r.wall.Round(time.Millisecond), r.tasksPerSec, r.reqPerSec, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
+			r.peakRSSMiB, 100*r.reqPerSec/ceiling.rate)
+	}
+	p, err := runDaemon(bin, confPath, daemonRun{replicas: 1, refs: 100, tasks: 100, sendTo: "/topic/pubtools-bench.blackhole"})
+	if err != nil {
+		return fmt.Errorf("pending run: %w", err)
+	}
+	fmt.Printf("\ndaemon start-up to ready (embedded NATS elsewhere, AMQP connected): %s; idle RSS %.1f MiB; RSS with 10,000 pending requests %.1f MiB\n",
+		idle.startup.Round(time.Millisecond), idle.idleRSSMiB, p.pendingRSSMiB)
 	return nil
 }
 

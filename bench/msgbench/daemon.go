@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+// daemonRun is one end-to-end measurement: submit → envelope.
+type daemonRun struct {
+	replicas, refs, tasks int
+	sendTo                string // overrides topic_send_to (a black hole for the pending run)
+	waitEnvelopes         bool
+}
+
+type daemonResult struct {
+	wall          time.Duration
+	tasksPerSec   float64
+	reqPerSec     float64
+	p50, p99      time.Duration
+	peakRSSMiB    float64
+	idleRSSMiB    float64
+	pendingRSSMiB float64
+	startup       time.Duration
+}
+
+// runDaemon starts an embedded NATS server here and `replicas` serve
+// processes against it, submits the tasks and waits for every envelope.
+func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
+	var res daemonResult
+	emb, err := worker.StartEmbedded("127.0.0.1:0", mustTemp())
+	if err != nil {
+		return res, err
+	}
+	defer emb.Stop()
+	var procs []*exec.Cmd
+	var ports []int
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+			_ = p.Wait()
+		}
+	}()
+	for i := 0; i < r.replicas; i++ {
+		port := freePort()
+		ports = append(ports, port)
+		cmd := exec.Command(bin, "serve", "--config-file", confPath)
+		cmd.Env = append(os.Environ(), "PUBTOOLS_SIGN_NATS_URL="+emb.URL, fmt.Sprintf("PUBTOOLS_SIGN_HTTP_LISTEN=127.0.0.1:%d", port),
+			fmt.Sprintf("PUBTOOLS_SIGN_WORKER_ID=bench-%d", i), "PUBTOOLS_SIGN_LOG_LEVEL=warning", "PUBTOOLS_SIGN_LOG_FORMAT=json",
+			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", "PUBTOOLS_SIGN_WORKER_CONCURRENCY=64")
+		if r.sendTo != "" {
+			cmd.Env = append(cmd.Env, "PUBTOOLS_SIGN_MSG_SIGNER_TOPIC_SEND_TO="+r.sendTo)
+		}
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return res, err
+		}
+		procs = append(procs, cmd)
+		if err := waitReady(port, 30*time.Second); err != nil {
+			return res, err
+		}
+		if i == 0 {
+			res.startup = time.Since(start)
+			time.Sleep(500 * time.Millisecond)
+			res.idleRSSMiB = rssMiB(cmd.Process.Pid, "VmRSS")
+		}
+	}
+	nc, err := nats.Connect(emb.URL)
+	if err != nil {
+		return res, err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	cfg := config.Defaults()
+	results, err := worker.EnsureStreams(context.Background(), js, &cfg.NATS)
+	if err != nil {
+		return res, err
+	}
+	cons, err := results.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return res, err
+	}
+	submitted := make(map[string]time.Time, r.tasks)
+	start := time.Now()
+	for i := 0; i < r.tasks; i++ {
+		id := fmt.Sprintf("bench-%d-%d-%d", r.replicas, r.refs, i)
+		t := worker.Task{Schema: worker.TaskSchema, TaskID: id, Signer: worker.SignerMsgContainer, SigningKeys: []string{"0123456789ABCDEF"}}
+		for j := 0; j < r.refs; j++ {
+			t.References = append(t.References, fmt.Sprintf("r.io/ns/app%d:%d", j%10, j))
+			t.Digests = append(t.Digests, fmt.Sprintf("sha256:%064x", i*1000+j))
+		}
+		data, _ := json.Marshal(&t)
+		submitted[id] = time.Now()
+		if _, err := js.Publish(context.Background(), "pubtools.sign.tasks.msg-container", data, jetstream.WithMsgID(id)); err != nil {
+			return res, err
+		}
+	}
+	if !r.waitEnvelopes { // the pending-memory run: nobody answers
+		want := float64(r.tasks * r.refs)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) && pendingOf(ports) < want {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := pendingOf(ports); got < want {
+			return res, fmt.Errorf("only %.0f of %.0f requests pending", got, want)
+		}
+		res.pendingRSSMiB = rssMiB(procs[0].Process.Pid, "VmRSS")
+		return res, nil
+	}
+	var lat []time.Duration
+	for len(lat) < r.tasks {
+		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
+		if err != nil {
+			return res, fmt.Errorf("after %d envelopes: %w", len(lat), err)
+		}
+		var env struct {
+			TaskID       string `json:"task_id"`
+			SignerResult struct{ Status string } `json:"signer_result"`
+		}
+		_ = json.Unmarshal(m.Data(), &env)
+		if env.SignerResult.Status != "ok" {
+			return res, fmt.Errorf("task %s: %.200s", env.TaskID, m.Data())
+		}
+		lat = append(lat, time.Since(submitted[env.TaskID]))
+	}
+	res.wall = time.Since(start)
+	for _, p := range procs {
+		res.peakRSSMiB = max(res.peakRSSMiB, rssMiB(p.Process.Pid, "VmHWM"))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	res.p50, res.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	res.tasksPerSec = float64(r.tasks) / res.wall.Seconds()
+	res.reqPerSec = float64(r.tasks*r.refs) / res.wall.Seconds()
+	return res, nil
+}
+
+func waitReady(port int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("replica on :%d not ready within %s", port, within)
+}
+
+// pendingOf sums pubtools_sign_pending_requests over the replicas.
+func pendingOf(ports []int) float64 {
+	total := 0.0
+	for _, port := range ports {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "pubtools_sign_pending_requests{") {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				total += v
+			}
+		}
+		resp.Body.Close()
+	}
+	return total
+}
+
+// rssMiB reads a /proc/<pid>/status field (VmRSS now, VmHWM peak).
+func rssMiB(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func mustTemp() string {
+	d, err := os.MkdirTemp("", "msgbench-nats-")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
