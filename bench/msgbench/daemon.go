@@ -131,7 +131,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 			return res, fmt.Errorf("after %d envelopes: %w", len(lat), err)
 		}
 		var env struct {
-			TaskID       string `json:"task_id"`
+			TaskID       string                  `json:"task_id"`
 			SignerResult struct{ Status string } `json:"signer_result"`
 		}
 		_ = json.Unmarshal(m.Data(), &env)
