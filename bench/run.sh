@@ -31,3 +31,7 @@ trap 'kill $emu 2>/dev/null || true' EXIT
 sleep 1
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version | cut -d' ' -f3), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null)"
 bin/msgbench --config "$conf" "$@"
+echo
+scripts/cosign.sh
+go build -o bin/cosignbench ./bench/cosignbench
+bin/cosignbench --cosign bin/cosign
