@@ -151,10 +151,11 @@ up() {
   rmq_env
   log "starting node $node (amqp 127.0.0.1:$amqp_port, amqps 127.0.0.1:$amqps_port)"
   (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- &
-  local i
+  local launched=$! i
   for i in $(seq 1 240); do
     if amqp10_answers; then write_env; log "ready after $((i / 4))s"; return 0; fi
-    if [ "$i" -gt 8 ] && ! node_alive; then break; fi
+    # The pid file comes late in the boot; the launched process tells sooner.
+    if ! kill -0 "$launched" 2>/dev/null && ! node_alive; then break; fi
     sleep 0.25
   done
   log "did not accept AMQP 1.0; last log lines:"

@@ -17,4 +17,6 @@ go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz (bounded)" >&2
 fuzztime=${FUZZTIME:-15s}
-go test -run '^$' -fuzz '^FuzzReformat$' -fuzztime "$fuzztime" ./internal/pyjson/
+for target in FuzzReformat:./internal/pyjson/ FuzzDecodeTask:./worker/ FuzzDecodeReply:./broker/ FuzzParse:./config/; do
+  go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "$fuzztime" "${target#*:}"
+done

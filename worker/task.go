@@ -80,6 +80,13 @@ func DecodeTask(data []byte, maxBytes int) (*Task, error) {
 	if dec.More() {
 		return &Task{TaskID: peekTaskID(data)}, &TaskError{Problem: "trailing data after the task object"}
 	}
+	if err := checkKeys(data); err != nil {
+		return &Task{TaskID: peekTaskID(data)}, err
+	}
+	if !validTaskID(t.TaskID) {
+		t.TaskID = ""
+		return &t, &TaskError{Field: "task_id", Problem: "must be letters, digits, '_', '-' and single dots, at most 200 characters"}
+	}
 	if err := t.validate(); err != nil {
 		return &t, err
 	}
@@ -87,32 +94,70 @@ func DecodeTask(data []byte, maxBytes int) (*Task, error) {
 }
 
 // peekTaskID reads a top-level task_id from data that failed full
-// decoding (too large, wrong types), token by token.
+// decoding (too large, wrong types), keeping it only if it is usable.
 func peekTaskID(data []byte) string {
+	var id string
+	_ = scanTopLevel(data, func(key string, dec *json.Decoder) error {
+		if key == "task_id" {
+			if dec.Decode(&id) != nil || !validTaskID(id) {
+				id = ""
+			}
+			return errStopScan
+		}
+		var skip json.RawMessage
+		return dec.Decode(&skip)
+	})
+	return id
+}
+
+var errStopScan = errors.New("stop")
+
+// scanTopLevel calls visit for each key of the top-level object; visit
+// must consume the value.
+func scanTopLevel(data []byte, visit func(key string, dec *json.Decoder) error) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
+		return errors.New("not a JSON object")
 	}
 	for dec.More() {
-		key, err := dec.Token()
+		t, err := dec.Token()
 		if err != nil {
-			return ""
+			return err
 		}
-		if key != "task_id" {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return ""
+		key, _ := t.(string)
+		if err := visit(key, dec); err != nil {
+			if errors.Is(err, errStopScan) {
+				return nil
 			}
-			continue
+			return err
 		}
-		var id string
-		if dec.Decode(&id) != nil || len(id) > 200 || !taskIDPattern.MatchString(id) {
-			return ""
-		}
-		return id
 	}
-	return ""
+	return nil
 }
+
+// taskFields are the exact (case-sensitive) keys of a task.
+var taskFields = map[string]bool{"schema": true, "task_id": true, "signer": true, "signing_keys": true,
+	"signing_key_names": true, "digests": true, "references": true, "identity_references": true,
+	"inputs": true, "repo": true, "requester": true, "reply_to": true}
+
+// checkKeys refuses what encoding/json would quietly accept: keys that
+// match a field only case-insensitively, and duplicate keys.
+func checkKeys(data []byte) error {
+	seen := map[string]bool{}
+	return scanTopLevel(data, func(key string, dec *json.Decoder) error {
+		if !taskFields[key] {
+			return &TaskError{Field: key, Problem: "unknown field"}
+		}
+		if seen[key] {
+			return &TaskError{Field: key, Problem: "duplicate key"}
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		return dec.Decode(&skip)
+	})
+}
+
+func validTaskID(id string) bool { return len(id) <= 200 && taskIDPattern.MatchString(id) }
 
 func fieldOf(err error) string {
 	var typeErr *json.UnmarshalTypeError
@@ -129,11 +174,6 @@ func (t *Task) validate() error {
 	switch {
 	case t.Schema != TaskSchema:
 		return &TaskError{Field: "schema", Problem: fmt.Sprintf("want %q, got %q", TaskSchema, t.Schema)}
-	case t.TaskID == "":
-		return &TaskError{Field: "task_id", Problem: "required"}
-	case len(t.TaskID) > 200 || !taskIDPattern.MatchString(t.TaskID):
-		t.TaskID = ""
-		return &TaskError{Field: "task_id", Problem: "must be letters, digits, '_', '-' and single dots, at most 200 characters"}
 	case t.ReplyTo != "" && strings.ContainsAny(t.ReplyTo, " \t*>"):
 		return &TaskError{Field: "reply_to", Problem: "must be a subject without spaces or wildcards"}
 	}
