@@ -107,6 +107,8 @@ func NewRoot(io IO) *cobra.Command {
 		newServe(io),
 		newSubmit(io),
 		newEmulator(io),
+		newHealthcheck(io),
+		newConfigCmd(io),
 	)
 	return root
 }

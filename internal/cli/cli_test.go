@@ -77,3 +77,43 @@ func TestNoRequesterWithoutCertificateIsAUsageError(t *testing.T) {
 	// (exit 1) unless a usage problem comes first.
 	assert.Contains(t, []int{1, 2}, code, stderr)
 }
+
+func TestConfigCheckMasksSecrets(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "conf.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`msg_signer:
+  messaging_brokers: [amqp://robot:broker-secret@127.0.0.1:5672]
+  topic_send_to: /topic/x
+  topic_listen_to: /topic/y
+  environment: e
+  service: s
+  message_id_key: request_id
+cosign_signer:
+  registry_user: robot
+  registry_password: registry-secret
+`), 0o600))
+	stdout, stderr, code := runCLI(t, "config", "check", p)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "valid")
+	assert.Contains(t, stdout, "timeout: 60", "defaults are resolved")
+	assert.NotContains(t, stdout, "broker-secret")
+	assert.NotContains(t, stdout, "registry-secret")
+
+	_, stderr, code = runCLI(t, "config", "check", writeBadConfig(t))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "msg_signer.timeout")
+}
+
+func writeBadConfig(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("msg_signer:\n  timeout: soon\n"), 0o600))
+	return p
+}
+
+func TestCompletionAndVersion(t *testing.T) {
+	stdout, _, code := runCLI(t, "completion", "bash")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "pubtools-sign")
+	stdout, _, code = runCLI(t, "--version")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "go1.")
+}
