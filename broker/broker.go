@@ -39,9 +39,11 @@ type Reply struct {
 // every operation of a process.
 type Bus interface {
 	// Listen makes sure a reply receiver is attached to address before it
-	// returns, so no reply sent afterwards is lost. Receivers are shared;
-	// release detaches when the last user of address is done.
-	Listen(ctx context.Context, address string) (release func(), err error)
+	// returns, so no reply sent afterwards is lost. Receivers are shared by
+	// concurrent users of one address. After the last release a reusable
+	// receiver stays attached a while for the next user; one that is not
+	// (an address naming a single task) is detached at once.
+	Listen(ctx context.Context, address string, reusable bool) (release func(), err error)
 	// Publish sends the requests pipelined and returns once the broker has
 	// taken every one of them. A lost connection is repaired and the
 	// untaken requests are sent again.

@@ -49,24 +49,22 @@ func (k *Key) ArmoredPublicKey() ([]byte, error) {
 // SignMessage returns a binary OpenPGP signed message holding data, the
 // form of an atomic container signature.
 func (k *Key) SignMessage(data []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := openpgp.Sign(&buf, k.entity, nil, k.config)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return signThrough(data, func(w io.Writer) (io.WriteCloser, error) {
+		return openpgp.Sign(w, k.entity, nil, k.config)
+	})
 }
 
 // ClearSign returns data as an armored clearsigned text.
 func (k *Key) ClearSign(data []byte) ([]byte, error) {
+	return signThrough(data, func(w io.Writer) (io.WriteCloser, error) {
+		return clearsign.Encode(w, k.entity.PrivateKey, k.config)
+	})
+}
+
+// signThrough writes data through the signing writer open returns.
+func signThrough(data []byte, open func(io.Writer) (io.WriteCloser, error)) ([]byte, error) {
 	var buf bytes.Buffer
-	w, err := clearsign.Encode(&buf, k.entity.PrivateKey, k.config)
+	w, err := open(&buf)
 	if err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.client = client
-	if _, err := client.Listen(ctx, opts.RequestAddress); err != nil {
+	if _, err := client.Listen(ctx, opts.RequestAddress, true); err != nil {
 		client.Close()
 		s.cancel()
 		return nil, fmt.Errorf("listen for requests on %s: %w", opts.RequestAddress, err)

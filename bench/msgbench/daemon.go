@@ -63,7 +63,13 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		cmd := exec.Command(bin, "serve", "--config-file", confPath)
 		cmd.Env = append(os.Environ(), "PUBTOOLS_SIGN_NATS_URL="+emb.URL, fmt.Sprintf("PUBTOOLS_SIGN_HTTP_LISTEN=127.0.0.1:%d", port),
 			fmt.Sprintf("PUBTOOLS_SIGN_WORKER_ID=bench-%d", i), "PUBTOOLS_SIGN_LOG_LEVEL=warning", "PUBTOOLS_SIGN_LOG_FORMAT=json",
-			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", "PUBTOOLS_SIGN_WORKER_CONCURRENCY=64")
+			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", "PUBTOOLS_SIGN_WORKER_CONCURRENCY=64",
+			// One receiver for every task of this creator: the RabbitMQ
+			// topic binding "*" matches the task id the server appends.
+			"PUBTOOLS_SIGN_MSG_SIGNER_TOPIC_LISTEN_TO=/topic/robosignatory.{env}.client.{creator}.*")
+		if !r.waitEnvelopes { // every task in flight at once: 100 × 100 pending
+			cmd.Env = append(cmd.Env, fmt.Sprintf("PUBTOOLS_SIGN_WORKER_CONCURRENCY=%d", r.tasks))
+		}
 		if r.sendTo != "" {
 			cmd.Env = append(cmd.Env, "PUBTOOLS_SIGN_MSG_SIGNER_TOPIC_SEND_TO="+r.sendTo)
 		}
@@ -128,7 +134,11 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	for len(lat) < r.tasks {
 		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
 		if err != nil {
-			return res, fmt.Errorf("after %d envelopes: %w", len(lat), err)
+			info, _ := results.Info(context.Background())
+			tc, _ := js.Consumer(context.Background(), cfg.NATS.TasksStream, cfg.NATS.Consumer)
+			ci, _ := tc.Info(context.Background())
+			return res, fmt.Errorf("after %d envelopes (results stream holds %d; tasks pending %d, ack pending %d, redelivered %d): %w",
+				len(lat), info.State.Msgs, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, err)
 		}
 		var env struct {
 			TaskID       string                  `json:"task_id"`

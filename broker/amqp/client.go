@@ -40,6 +40,9 @@ type Options struct {
 	SendWindow int
 	// CreditWindow is the link credit a reply receiver issues at a time.
 	CreditWindow int
+	// ListenerLinger keeps an unused reply receiver attached this long
+	// (default 30s), so operations on one address share it.
+	ListenerLinger time.Duration
 	// ContainerID names this process to the broker.
 	ContainerID string
 	// Sink gets the replies.
@@ -85,6 +88,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.ListenerLinger <= 0 {
+		opts.ListenerLinger = 30 * time.Second
 	}
 	c := &Client{
 		opts:        opts,

@@ -86,7 +86,7 @@ func TestTopicReceiverGetsWhatIsPublishedAfterListen(t *testing.T) {
 	addr := "/topic/pubtools.test." + uuid.NewString()
 	ctx := context.Background()
 
-	release, err := c.Listen(ctx, addr)
+	release, err := c.Listen(ctx, addr, true)
 	require.NoError(t, err)
 	defer release()
 	require.NoError(t, c.Publish(ctx, requests(addr, 20)))
@@ -105,7 +105,7 @@ func TestReceiverDrainsABacklogOfThousands(t *testing.T) {
 
 	// Fill the queue first (declared on first use), then attach.
 	require.NoError(t, c.Publish(ctx, requests(addr, n)))
-	release, err := c.Listen(ctx, addr)
+	release, err := c.Listen(ctx, addr, true)
 	require.NoError(t, err)
 	defer release()
 	sink.waitFor(t, n, 60*time.Second)
@@ -117,7 +117,7 @@ func TestFailoverSkipsADeadBroker(t *testing.T) {
 	sink := newCollector(10)
 	c := dial(t, b, sink, "amqp://127.0.0.1:1", b.AMQPURL)
 	addr := "/topic/pubtools.test." + uuid.NewString()
-	release, err := c.Listen(context.Background(), addr)
+	release, err := c.Listen(context.Background(), addr, true)
 	require.NoError(t, err)
 	defer release()
 	require.NoError(t, c.Publish(context.Background(), requests(addr, 3)))
@@ -145,7 +145,7 @@ func TestMutualTLS(t *testing.T) {
 		require.NoError(t, err)
 		defer c.Close()
 		addr := "/topic/pubtools.tls." + uuid.NewString()
-		release, err := c.Listen(context.Background(), addr)
+		release, err := c.Listen(context.Background(), addr, true)
 		require.NoError(t, err)
 		defer release()
 		require.NoError(t, c.Publish(context.Background(), requests(addr, 5)))
@@ -176,4 +176,30 @@ func TestWrongPasswordIsNamedNotHung(t *testing.T) {
 	assert.Less(t, time.Since(start), 15*time.Second)
 	assert.Contains(t, err.Error(), "authentication failed or broker not answering")
 	assert.NotContains(t, err.Error(), "wrong-password")
+}
+
+func TestReleasedReceiverIsReusedWhileItLingers(t *testing.T) {
+	b := testenv.RabbitMQ(t, "main")
+	sink := newCollector(10)
+	ctx := context.Background()
+	c, err := amqp.Dial(ctx, amqp.Options{URLs: []string{b.AMQPURL}, Sink: sink, Log: quiet(), ListenerLinger: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	addr := "/topic/pubtools.linger." + uuid.NewString()
+	release, err := c.Listen(ctx, addr, true)
+	require.NoError(t, err)
+	release()
+	// Published while nobody listens, but the receiver still lingers: not lost.
+	require.NoError(t, c.Publish(ctx, requests(addr, 2)))
+	sink.waitFor(t, 2, 5*time.Second)
+	release, err = c.Listen(ctx, addr, true)
+	require.NoError(t, err)
+	release()
+	time.Sleep(time.Second) // past the linger: detached
+	require.NoError(t, c.Publish(ctx, requests(addr, 1)))
+	select {
+	case <-sink.count:
+		t.Fatal("a detached topic receiver still got a message")
+	case <-time.After(500 * time.Millisecond):
+	}
 }

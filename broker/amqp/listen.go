@@ -16,11 +16,14 @@ type listener struct {
 	refs    int
 	gen     uint64 // connection generation the receiver belongs to; 0: none
 	recv    *goamqp.Receiver
+	idle    *time.Timer // detaches after ListenerLinger without users
+	// reusable receivers linger after their last user.
+	reusable bool
 }
 
 // Listen implements broker.Bus: the receiver is attached (on the live
 // connection) before Listen returns.
-func (c *Client) Listen(ctx context.Context, address string) (func(), error) {
+func (c *Client) Listen(ctx context.Context, address string, reusable bool) (func(), error) {
 	for {
 		st, err := c.waitConnected(ctx)
 		if err != nil {
@@ -34,6 +37,10 @@ func (c *Client) Listen(ctx context.Context, address string) (func(), error) {
 		l := c.listeners[address]
 		if l == nil {
 			l = &listener{address: address}
+		}
+		if l.idle != nil {
+			l.idle.Stop()
+			l.idle = nil
 		}
 		if l.gen != st.gen {
 			if err := c.attachLocked(ctx, st, l); err != nil {
@@ -50,6 +57,7 @@ func (c *Client) Listen(ctx context.Context, address string) (func(), error) {
 			}
 		}
 		l.refs++
+		l.reusable = reusable
 		c.listeners[address] = l
 		c.mu.Unlock()
 		var once sync.Once
@@ -57,23 +65,40 @@ func (c *Client) Listen(ctx context.Context, address string) (func(), error) {
 	}
 }
 
+// release drops a user of l. The receiver stays attached for
+// ListenerLinger so the next operation on the same address reuses it:
+// attaching costs a round trip and, on RabbitMQ, a new temporary queue.
 func (c *Client) release(l *listener) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	l.refs--
 	if l.refs > 0 {
+		return
+	}
+	if !l.reusable {
+		go c.detachIdle(l)
+		return
+	}
+	l.idle = time.AfterFunc(c.opts.ListenerLinger, func() { c.detachIdle(l) })
+}
+
+// detachIdle detaches l if it is still unused.
+func (c *Client) detachIdle(l *listener) {
+	c.mu.Lock()
+	if l.refs > 0 || c.listeners[l.address] != l {
 		c.mu.Unlock()
 		return
 	}
 	delete(c.listeners, l.address)
 	recv := l.recv
-	l.recv, l.gen = nil, 0
+	l.recv, l.gen, l.idle = nil, 0, nil
 	c.mu.Unlock()
 	if recv == nil {
 		return
 	}
 	// RabbitMQ 3.10's AMQP 1.0 plugin never answers a receiver's detach, so
-	// waiting would stall every operation's end: detach in the background,
-	// bounded, and cut short by Close.
+	// waiting would stall: detach in the background, bounded, and cut short
+	// by Close.
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

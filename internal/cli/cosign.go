@@ -20,16 +20,9 @@ func newCosignContainerSign(io IO) *cobra.Command {
 			"without --reference each --digest must be a full repo@sha256:… reference.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := f.setup(cmd)
+			s, err := cosignSigner(cmd, &f)
 			if err != nil {
 				return err
-			}
-			if cfg.CosignSigner == nil {
-				return missingSection(cfg, "cosign_signer")
-			}
-			s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log})
-			if err := s.Check(cfg.Path); err != nil {
-				return usageOrFailure(err)
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
 			res, err := s.ContainerSign(cmd.Context(), &op)
@@ -76,17 +69,9 @@ func newCosignSignatureList(io IO) *cobra.Command {
 		Short: "Report whether each reference already has a cosign signature in its registry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := commonFlags{configFile: configFile, logLevel: logLevel}
-			cfg, log, err := f.setup(cmd)
+			s, err := cosignSigner(cmd, &commonFlags{configFile: configFile, logLevel: logLevel})
 			if err != nil {
 				return err
-			}
-			if cfg.CosignSigner == nil {
-				return missingSection(cfg, "cosign_signer")
-			}
-			s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log})
-			if err := s.Check(cfg.Path); err != nil {
-				return usageOrFailure(err)
 			}
 			list, err := s.ExistingSignatures(cmd.Context(), refs)
 			if err != nil {
@@ -108,4 +93,21 @@ func newCosignSignatureList(io IO) *cobra.Command {
 	fl.StringVar(&logLevel, "log-level", "INFO", "Set log level: DEBUG, INFO, WARNING or ERROR")
 	_ = cmd.MarkFlagRequired("reference")
 	return cmd
+}
+
+// cosignSigner reads the configuration and builds the cosign signer,
+// refusing a missing section or binary as configuration mistakes.
+func cosignSigner(cmd *cobra.Command, f *commonFlags) (*cosign.Signer, error) {
+	cfg, log, err := f.setup(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CosignSigner == nil {
+		return nil, missingSection(cfg, "cosign_signer")
+	}
+	s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log})
+	if err := s.Check(cfg.Path); err != nil {
+		return nil, usageOrFailure(err)
+	}
+	return s, nil
 }

@@ -59,8 +59,7 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
 	for _, u := range co.brokers {
 		fmt.Fprintf(&brokers, "    - %s\n", u)
 	}
-	body := fmt.Sprintf(`msg_signer:
-  messaging_brokers:
+	section := fmt.Sprintf(`  messaging_brokers:
 %s  messaging_cert_key: %s
   messaging_ca_cert: %s
   topic_send_to: /topic/robosignatory.{env}.sign
@@ -71,22 +70,8 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
   retries: %d
   send_retries: %d
   message_id_key: request_id
-  log_level: debug
-msg_batch_signer:
-  messaging_brokers:
-%s  messaging_cert_key: %s
-  messaging_ca_cert: %s
-  topic_send_to: /topic/robosignatory.{env}.sign
-  topic_listen_to: /topic/robosignatory.{env}.client.{creator}.{task_id}
-  environment: %s
-  service: pubtools-sign
-  timeout: %d
-  retries: %d
-  send_retries: %d
-  message_id_key: request_id
-  chunk_size: 3
-`, brokers.String(), b.ClientCertKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries,
-		brokers.String(), b.ClientCertKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries)
+`, brokers.String(), b.ClientCertKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries)
+	body := "msg_signer:\n" + section + "  log_level: debug\nmsg_batch_signer:\n" + section + "  chunk_size: 3\n"
 	h.conf = filepath.Join(t.TempDir(), "conf.yaml")
 	require.NoError(t, os.WriteFile(h.conf, []byte(body), 0o600))
 	return h

@@ -54,7 +54,7 @@ type timing struct {
 // answered or `rounds` inactivity timeouts pass. A reconnection re-sends
 // the unanswered at once: replies published while the connection was down
 // are gone from a pub/sub topic.
-func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string,
+func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string, reusable bool,
 	reqs []*broker.Request, t timing, obs Observer, log *slog.Logger) ([]*broker.Reply, error) {
 	replies := make([]*broker.Reply, len(reqs))
 	index := make(map[string]int, len(reqs))
@@ -63,7 +63,7 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 		index[r.ID] = i
 		ids[i] = r.ID
 	}
-	release, err := bus.Listen(ctx, listenAddr)
+	release, err := bus.Listen(ctx, listenAddr, reusable)
 	if err != nil {
 		return replies, fmt.Errorf("listen for replies on %s: %w", listenAddr, err)
 	}

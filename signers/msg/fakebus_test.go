@@ -34,7 +34,7 @@ func newFakeBus(pending *broker.PendingRequests) *fakeBus {
 	}
 }
 
-func (b *fakeBus) Listen(_ context.Context, address string) (func(), error) {
+func (b *fakeBus) Listen(_ context.Context, address string, _ bool) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.listening[address] = true

@@ -191,7 +191,7 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		return res
 	}
 	s.log.Info("sending signing requests", "requests", len(p.reqs), "listen", listen)
-	replies, err := exchange(ctx, s.opts.Bus, s.opts.Pending, listen, p.reqs, timing{
+	replies, err := exchange(ctx, s.opts.Bus, s.opts.Pending, listen, s.listenReusable(), p.reqs, timing{
 		timeout: time.Duration(s.cfg.Timeout) * s.opts.TimeoutUnit,
 		rounds:  s.cfg.Retries,
 		cycles:  s.cfg.SendRetries,
@@ -209,6 +209,19 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		res.Fail(err.Error() + "\n")
 	}
 	return res
+}
+
+// listenReusable: a reply address naming one operation ({task_id},
+// {request_id}-like fields) serves no other, so its receiver need not
+// linger; one naming the creator or worker serves every operation.
+func (s *Signer) listenReusable() bool {
+	fields, _ := s.cfg.TopicListenTo.Fields()
+	for _, f := range fields {
+		if f == "task_id" || f == "inputs" || f == "digests" || f == "references" || f == "blobs" {
+			return false
+		}
+	}
+	return true
 }
 
 // ContainerSign signs each reference/digest pair with each key: one
