@@ -34,4 +34,4 @@ bin/msgbench --config "$conf" "$@"
 echo
 scripts/cosign.sh
 go build -o bin/cosignbench ./bench/cosignbench
-bin/cosignbench --cosign bin/cosign
+bin/cosignbench --cosign "$PWD/bin/cosign"
