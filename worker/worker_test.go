@@ -186,3 +186,21 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	assert.Contains(t, metrics, "pubtools_sign_request_duration_seconds_count 3")
 	assert.Contains(t, metrics, "pubtools_sign_task_duration_seconds_bucket")
 }
+
+// A task running longer than ack_wait is kept alive by in-progress acks:
+// one delivery, one envelope.
+func TestLongTaskIsNotRedelivered(t *testing.T) {
+	s := newStack(t, emulator.Faults{Delay: 4 * time.Second})
+	s.cfg.NATS.AckWait = 2 * time.Second
+	_, err := worker.EnsureStreams(context.Background(), s.js, &s.cfg.NATS)
+	require.NoError(t, err)
+	s.startReplica("r1", nil)
+	s.startReplica("r2", nil)
+	s.submit(task("long-1", 1))
+	envs := s.envelopes(1, 30*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, 1, envs[0].Attempt)
+	time.Sleep(3 * time.Second)
+	assert.Equal(t, uint64(1), s.emu.Stats().Requests, "signed once: no redelivery while it ran")
+	s.envelopes(1, 5*time.Second)
+}
