@@ -29,10 +29,23 @@ section() {
   message_id_key: request_id
 YAML
 }
+# cosign: a key pair and an in-memory registry with two images to sign.
+(cd "$dir" && COSIGN_PASSWORD= ../../bin/cosign generate-key-pair >/dev/null 2>&1)
+registry_listen=${DEMO_REGISTRY_LISTEN:-127.0.0.1:5055}
 {
   echo "msg_signer:"; section
   echo "msg_batch_signer:"; section; echo "  chunk_size: 2"
   cat <<YAML
+cosign_signer:
+  cosign_bin: $PWD/bin/cosign
+  timeout: 1m0s
+  rekor_url: http://127.0.0.1:1
+  upload_tlog: false
+  allow_http_registry: true
+  env_variables:
+    COSIGN_PASSWORD: ""
+  key_aliases:
+    demo-key: $PWD/$dir/cosign.key
 worker:
   id: demo-worker
 nats:
@@ -50,6 +63,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 $bin emulator --config-file "$dir/conf.yaml" --log-level WARNING 2>"$dir/emulator.log" &
+pids+=($!)
+$bin dev-registry --listen "$registry_listen" --push 2 --images-out "$dir/images.txt" 2>"$dir/registry.log" &
 pids+=($!)
 $bin serve --config-file "$dir/conf.yaml" 2>"$dir/serve.log" &
 pids+=($!)
@@ -72,6 +87,14 @@ run --signer msg-batch-container --signing-key 0123456789ABCDEF \
   --reference registry.example/ns/a:1 --digest "$(digest 3)" \
   --reference registry.example/ns/a:2 --digest "$(digest 4)" \
   --reference registry.example/ns/b:1 --digest "$(digest 5)"
+cosign_args=()
+while read -r ref dgst; do cosign_args+=(--reference "$ref" --digest "$dgst" --identity "public.example/${ref#*/}"); done <"$dir/images.txt"
+run --signer cosign-container --signing-key demo-key "${cosign_args[@]}"
+echo; echo "== cosign verify of the first image:"
+first=$(head -n1 "$dir/images.txt")
+ref=${first% *}
+COSIGN_PASSWORD= bin/cosign verify --key "$dir/cosign.pub" --insecure-ignore-tlog=true --allow-http-registry=true \
+  "${ref%:*}@${first#* }" 2>/dev/null | head -c 400; echo
 echo; echo "== submit checks a task before queueing it (the worker would answer with an error envelope naming the field):"
 $bin submit --nats-url "$url" --file /dev/stdin --wait --timeout 30s <<JSON || true
 {"schema": "pubtools-sign.task.v1", "task_id": "demo-bad-1", "signer": "msg-container", "signing_keys": ["K"], "references": ["registry.example/ns/app:1"], "digests": ["sha256:XYZ"]}

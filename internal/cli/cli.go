@@ -109,6 +109,7 @@ func NewRoot(io IO) *cobra.Command {
 		newEmulator(io),
 		newHealthcheck(io),
 		newConfigCmd(io),
+		newDevRegistry(io),
 	)
 	return root
 }
