@@ -34,14 +34,15 @@ func main() {
 	sizes := flag.String("sizes", "1,100,1000,10000", "reference counts for the CLI rows")
 	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
 	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
+	rows := flag.Bool("daemon-rows", true, "the daemon throughput rows (false: only start-up, idle and pending RSS)")
 	flag.Parse()
-	if err := run(*confPath, *bin, *sizes, *ceilingN, *daemon); err != nil {
+	if err := run(*confPath, *bin, *sizes, *ceilingN, *daemon, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "msgbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(confPath, bin, sizes string, ceilingN int, daemon bool) error {
+func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	cfg, err := config.Load(confPath)
 	if err != nil {
 		return err
@@ -73,7 +74,11 @@ func run(confPath, bin, sizes string, ceilingN int, daemon bool) error {
 	}
 	fmt.Printf("\n| daemon (submit → envelope) | tasks × refs | wall | tasks/s | requests/s | p50 | p99 | peak RSS/replica | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var idle daemonResult
-	for _, d := range []daemonRun{{1, 1, 2000, "", true}, {3, 1, 2000, "", true}, {1, 100, 100, "", true}, {3, 100, 100, "", true}} {
+	scenarios := []daemonRun{{1, 1, 2000, "", true}, {3, 1, 2000, "", true}, {1, 100, 100, "", true}, {3, 100, 100, "", true}}
+	if !rows {
+		scenarios = []daemonRun{{1, 1, 10, "", true}}
+	}
+	for _, d := range scenarios {
 		r, err := runDaemon(bin, confPath, d)
 		if err != nil {
 			return fmt.Errorf("daemon %d replicas × %d refs: %w", d.replicas, d.refs, err)
