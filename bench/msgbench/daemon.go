@@ -161,10 +161,13 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	return res, nil
 }
 
+// probe is bounded: a busy replica must not hang the benchmark.
+var probe = &http.Client{Timeout: 2 * time.Second}
+
 func waitReady(port int, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -180,7 +183,7 @@ func waitReady(port int, within time.Duration) error {
 func pendingOf(ports []int) float64 {
 	total := 0.0
 	for _, port := range ports {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		if err != nil {
 			continue
 		}
