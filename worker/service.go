@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -40,6 +41,12 @@ func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(
 		Endpoint:    &micro.EndpointConfig{Subject: subject, Handler: handler},
 	})
 	if err != nil {
+		return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
+	}
+	// The endpoint answers only once the server has its subscription:
+	// make that true before saying the service is up.
+	if err := w.nc.FlushTimeout(5 * time.Second); err != nil {
+		_ = svc.Stop()
 		return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
 	}
 	return func() {
