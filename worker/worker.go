@@ -52,31 +52,48 @@ func New(ctx context.Context, o Options) (*Worker, error) {
 	return w, nil
 }
 
-// EnsureStreams creates (or updates) the tasks and results streams and the
-// shared consumer, and returns the results stream.
+// EnsureStreams creates the tasks and results streams if they are missing
+// (an operator's own stream settings, such as replication, are left
+// alone), creates or updates the shared consumer, and returns the results
+// stream.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, n *config.NATS) (jetstream.Stream, error) {
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name: n.TasksStream, Subjects: []string{n.TasksSubject}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
 	}); err != nil {
-		return nil, fmt.Errorf("create tasks stream %s: %w", n.TasksStream, err)
+		return nil, fmt.Errorf("tasks stream %s: %w", n.TasksStream, err)
 	}
-	results, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	results, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name: n.ResultsStream, Subjects: []string{n.ResultsPrefix + ".>"}, Storage: jetstream.FileStorage,
 		// One envelope per task id even when a task is redelivered late.
 		Duplicates: time.Hour, MaxAge: 7 * 24 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create results stream %s: %w", n.ResultsStream, err)
+		return nil, fmt.Errorf("results stream %s: %w", n.ResultsStream, err)
 	}
 	if _, err := js.CreateOrUpdateConsumer(ctx, n.TasksStream, jetstream.ConsumerConfig{
 		Durable: n.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: n.AckWait,
 		MaxDeliver: n.MaxDeliver, MaxAckPending: -1,
-		BackOff: nil,
 	}); err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", n.Consumer, err)
 	}
 	return results, nil
+}
+
+// ensureStream returns the stream, creating it with cfg if it is missing.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
+	}
+	s, err = js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another replica won the race
+		return js.Stream(ctx, cfg.Name)
+	}
+	return s, err
 }
 
 // Run takes tasks until ctx is cancelled, then stops fetching and gives

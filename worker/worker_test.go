@@ -204,3 +204,19 @@ func TestLongTaskIsNotRedelivered(t *testing.T) {
 	assert.Equal(t, uint64(1), s.emu.Stats().Requests, "signed once: no redelivery while it ran")
 	s.envelopes(1, 5*time.Second)
 }
+
+func TestExistingStreamSettingsAreLeftAlone(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	ctx := context.Background()
+	stream, err := s.js.Stream(ctx, s.cfg.NATS.ResultsStream)
+	require.NoError(t, err)
+	cfg := stream.CachedInfo().Config
+	cfg.MaxAge = 48 * time.Hour // an operator's choice
+	_, err = s.js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+	_, err = worker.EnsureStreams(ctx, s.js, &s.cfg.NATS)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 48*time.Hour, info.Config.MaxAge)
+}
