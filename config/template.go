@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -34,7 +35,7 @@ func (t Template) Check(known []string) error {
 		return err
 	}
 	for _, n := range names {
-		if !contains(known, n) {
+		if !slices.Contains(known, n) {
 			sorted := append([]string(nil), known...)
 			sort.Strings(sorted)
 			return fmt.Errorf("unknown template field {%s} (known: %s)", n, strings.Join(sorted, ", "))
@@ -98,13 +99,4 @@ func PythonListRepr(items []string) string {
 		quoted[i] = "'" + strings.ReplaceAll(strings.ReplaceAll(it, `\`, `\\`), "'", `\'`) + "'"
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

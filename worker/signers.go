@@ -40,12 +40,12 @@ func (s *Signers) Sign(ctx context.Context, t *Task) (*signers.Result, error) {
 		if s.MsgClear == nil {
 			return nil, notConfigured
 		}
-		return s.MsgClear(ctx, &signers.ClearSign{Inputs: t.Inputs, SigningKeys: t.SigningKeys, TaskID: t.TaskID, Repo: t.Repo, Requester: t.Requester})
+		return s.MsgClear(ctx, t.clearSign())
 	case SignerMsgBlob:
 		if s.MsgBlob == nil {
 			return nil, notConfigured
 		}
-		return s.MsgBlob(ctx, &signers.BlobSign{Blobs: t.Inputs, SigningKeys: t.SigningKeys, SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester})
+		return s.MsgBlob(ctx, t.blobSign())
 	}
 	return nil, &TaskError{Field: "signer", Problem: fmt.Sprintf("unknown signer %q", t.Signer)}
 }

@@ -197,14 +197,14 @@ func (t *Task) operation() (validator, error) {
 	case SignerMsgContainer, SignerMsgBatchContainer, SignerCosignContainer:
 		return t.containerSign(), nil
 	case SignerMsgClear:
-		return &signers.ClearSign{Inputs: t.Inputs, SigningKeys: t.SigningKeys, TaskID: t.TaskID, Repo: t.Repo, Requester: t.Requester}, nil
+		return t.clearSign(), nil
 	case SignerMsgBlob:
 		for i, b := range t.Inputs {
 			if _, err := base64.StdEncoding.DecodeString(b); err != nil {
 				return nil, &TaskError{Field: fmt.Sprintf("inputs[%d]", i), Problem: "msg-blob inputs must be base64"}
 			}
 		}
-		return &signers.BlobSign{Blobs: t.Inputs, SigningKeys: t.SigningKeys, SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester}, nil
+		return t.blobSign(), nil
 	case "":
 		return nil, &TaskError{Field: "signer", Problem: "required"}
 	}
@@ -215,4 +215,13 @@ func (t *Task) operation() (validator, error) {
 func (t *Task) containerSign() *signers.ContainerSign {
 	return &signers.ContainerSign{Digests: t.Digests, References: t.References, SigningKeys: t.SigningKeys,
 		SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester, IdentityReferences: t.IdentityReferences}
+}
+
+func (t *Task) clearSign() *signers.ClearSign {
+	return &signers.ClearSign{Inputs: t.Inputs, SigningKeys: t.SigningKeys, TaskID: t.TaskID, Repo: t.Repo, Requester: t.Requester}
+}
+
+// blobSign takes Inputs as the base64 blobs.
+func (t *Task) blobSign() *signers.BlobSign {
+	return &signers.BlobSign{Blobs: t.Inputs, SigningKeys: t.SigningKeys, SigningKeyNames: t.SigningKeyNames, TaskID: t.TaskID, Requester: t.Requester}
 }

@@ -29,23 +29,16 @@ func newCosignContainerSign(io IO) *cobra.Command {
 			if err != nil {
 				return usageOrFailure(err)
 			}
-			ok := res.SignerResult.Status == signers.StatusOK
-			if f.raw {
-				if !ok {
-					fmt.Fprint(cmd.ErrOrStderr(), ensureNewline(res.SignerResult.ErrorMessage))
-					return errFailed
-				}
-				for _, o := range res.OperationResults {
-					fmt.Fprint(cmd.OutOrStdout(), ensureNewline(fmt.Sprint(o)))
-				}
-				return nil
+			if !f.raw {
+				return printResult(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, false, "")
 			}
-			if err := res.WriteJSON(cmd.OutOrStdout(), nil); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
-			if !ok {
+			// Raw output is cosign's message per reference, as in the Python tool.
+			if res.SignerResult.Status != signers.StatusOK {
+				fmt.Fprint(cmd.ErrOrStderr(), ensureNewline(res.SignerResult.ErrorMessage))
 				return errFailed
+			}
+			for _, o := range res.OperationResults {
+				fmt.Fprint(cmd.OutOrStdout(), ensureNewline(fmt.Sprint(o)))
 			}
 			return nil
 		},

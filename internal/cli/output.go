@@ -10,7 +10,8 @@ import (
 )
 
 // printResult writes res as the Python tool does and returns the exit.
-// JSON: one json.dumps document; exit 1 when the signer failed. Raw: the
+// JSON: one json.dumps document; exit 1 unless the status is ok ("error"
+// from the messaging signer, "failed" from cosign). Raw: the
 // signed values one per line; any error goes to stderr with exit 1.
 func printResult(stdout, stderr io.Writer, res *signers.Result, raw bool, rawField string) error {
 	if !raw {
@@ -18,12 +19,12 @@ func printResult(stdout, stderr io.Writer, res *signers.Result, raw bool, rawFie
 			return fmt.Errorf("write result: %w", err)
 		}
 		fmt.Fprintln(stdout)
-		if res.SignerResult.Status == signers.StatusError {
+		if res.SignerResult.Status != signers.StatusOK {
 			return errFailed
 		}
 		return nil
 	}
-	if res.SignerResult.Status == signers.StatusError {
+	if res.SignerResult.Status != signers.StatusOK {
 		fmt.Fprint(stderr, ensureNewline(res.SignerResult.ErrorMessage))
 		return errFailed
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -30,7 +32,7 @@ func (s *Signer) ExistingSignatures(ctx context.Context, images []string) ([]Sig
 	for _, img := range images {
 		registries[registryOf(img)] = true
 	}
-	creds, err := newDockerConfig(s.cfg, sortedKeys(registries))
+	creds, err := newDockerConfig(s.cfg, slices.Sorted(maps.Keys(registries)))
 	if err != nil {
 		return nil, err
 	}

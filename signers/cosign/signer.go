@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,7 +112,7 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	for _, t := range ts {
 		registries[registryOf(t.repo)] = true
 	}
-	creds, err := newDockerConfig(s.cfg, sortedKeys(registries))
+	creds, err := newDockerConfig(s.cfg, slices.Sorted(maps.Keys(registries)))
 	if err != nil {
 		return nil, err
 	}
@@ -210,13 +211,4 @@ func (s *Signer) environment(creds *dockerConfig) []string {
 		env = append(env, creds.Env())
 	}
 	return env
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
