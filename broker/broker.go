@@ -23,6 +23,23 @@ type Request struct {
 	TTL time.Duration
 }
 
+// Requests is a sequence of requests that may be built as they are sent.
+// At may be called more than once for one index (a re-send after a lost
+// connection) and must return the same request each time.
+type Requests interface {
+	Len() int
+	At(i int) *Request
+}
+
+// RequestList is Requests held in memory.
+type RequestList []*Request
+
+// Len implements Requests.
+func (l RequestList) Len() int { return len(l) }
+
+// At implements Requests.
+func (l RequestList) At(i int) *Request { return l[i] }
+
 // Reply is a signing-server reply matched to a request.
 type Reply struct {
 	// RequestID is body["msg"][message_id_key].
@@ -47,7 +64,7 @@ type Bus interface {
 	// Publish sends the requests pipelined and returns once the broker has
 	// taken every one of them. A lost connection is repaired and the
 	// untaken requests are sent again.
-	Publish(ctx context.Context, reqs []*Request) error
+	Publish(ctx context.Context, reqs Requests) error
 	// Reconnected returns a channel closed at the next reconnection, after
 	// receivers are attached again: requests sent before it may need
 	// sending again.

@@ -174,7 +174,7 @@ func (s *Server) publishLoop() {
 				break more
 			}
 		}
-		if err := s.client.Publish(s.ctx, batch); err != nil && s.ctx.Err() == nil {
+		if err := s.client.Publish(s.ctx, broker.RequestList(batch)); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("publish replies failed", "error", err, "count", len(batch))
 		}
 	}

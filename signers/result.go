@@ -2,7 +2,6 @@ package signers
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +27,8 @@ type SignerResult struct {
 type Result struct {
 	SignerResult SignerResult
 	// OperationResults has one entry per request in input order: a
-	// ReplyResult, a cosign message string, or "" where nothing came back.
+	// ReplyResult (or its Spooled encoding), a cosign message string, or ""
+	// where nothing came back.
 	OperationResults []any
 	// Operation is the operation's Python to_dict().
 	Operation   pyjson.Object
@@ -39,6 +39,16 @@ type Result struct {
 	// Failed is true when any reply carried errors (or, for cosign, any
 	// reference failed) although the signer itself worked.
 	Failed bool
+	// Spool holds the bodies of Spooled operation results, if any.
+	Spool *Spool
+}
+
+// Close releases what the result keeps outside memory. Print it first.
+func (r *Result) Close() error {
+	if r.Spool == nil {
+		return nil
+	}
+	return r.Spool.Close()
 }
 
 // Members is the result as an ordered JSON object, for callers that add
@@ -118,18 +128,24 @@ type ReplyResult struct {
 	Properties map[string]any
 }
 
-// MarshalJSON writes [body, properties]. Property keys are sorted: AMQP
+// MarshalJSON writes [body, properties] (in json.dumps layout).
+func (r ReplyResult) MarshalJSON() ([]byte, error) { return r.MarshalPyJSON() }
+
+// MarshalPyJSON writes [body, properties]. Property keys are sorted: AMQP
 // hands them over as a map, so their wire order is not known.
-func (r ReplyResult) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('[')
+func (r ReplyResult) MarshalPyJSON() ([]byte, error) {
+	out := []byte{'['}
 	if len(r.Body) == 0 {
-		buf.WriteString("null")
+		out = append(out, "null"...)
 	} else {
-		buf.Write(r.Body)
+		body, err := pyjson.Reformat(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("reply body: %w", err)
+		}
+		out = append(out, body...)
 	}
-	buf.WriteByte(',')
-	props := pyjson.Object{}
+	out = append(out, ", "...)
+	props := make(pyjson.Object, 0, len(r.Properties))
 	keys := make([]string, 0, len(r.Properties))
 	for k := range r.Properties {
 		keys = append(keys, k)
@@ -138,13 +154,11 @@ func (r ReplyResult) MarshalJSON() ([]byte, error) {
 	for _, k := range keys {
 		props = append(props, pyjson.Member{Key: k, Value: jsonSafe(r.Properties[k])})
 	}
-	p, err := props.MarshalJSON()
+	out, err := pyjson.Append(out, props)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reply properties: %w", err)
 	}
-	buf.Write(p)
-	buf.WriteByte(']')
-	return buf.Bytes(), nil
+	return append(out, ']'), nil
 }
 
 // jsonSafe turns AMQP property values JSON cannot carry into strings.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
@@ -58,7 +59,10 @@ func (e *Envelope) Encode() ([]byte, error) {
 	}
 	lead = append(lead, pyjson.Member{Key: "failed", Value: e.Result.Failed})
 	var buf bytes.Buffer
-	if err := e.Result.WriteJSON(&buf, lead); err != nil {
+	err := e.Result.WriteJSON(&buf, lead)
+	// The encoding is all that is kept of a result: release what it holds.
+	err = errors.Join(err, e.Result.Close())
+	if err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

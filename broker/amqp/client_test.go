@@ -67,7 +67,7 @@ func dial(t *testing.T, b *testenv.Broker, sink amqp.Sink, urls ...string) *amqp
 	return c
 }
 
-func requests(address string, n int) []*broker.Request {
+func requests(address string, n int) broker.RequestList {
 	reqs := make([]*broker.Request, n)
 	for i := range reqs {
 		id := uuid.NewString()

@@ -15,15 +15,14 @@ import (
 // deliveries await the broker's disposition at once, oldest first. If the
 // connection drops, Publish waits for the supervisor's reconnection and
 // sends again from the first request the broker had not confirmed.
-func (c *Client) Publish(ctx context.Context, reqs []*broker.Request) error {
-	rest := reqs
-	for len(rest) > 0 {
+func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
+	for next := 0; next < reqs.Len(); {
 		st, err := c.waitConnected(ctx)
 		if err != nil {
 			return err
 		}
-		n, err := c.publishOn(ctx, st, rest)
-		rest = rest[n:]
+		n, err := c.publishOn(ctx, st, reqs, next)
+		next += n
 		if err == nil {
 			continue
 		}
@@ -33,7 +32,7 @@ func (c *Client) Publish(ctx context.Context, reqs []*broker.Request) error {
 		if !lost(st, err) {
 			return err
 		}
-		c.log.Debug("connection lost while publishing; will resend", "unconfirmed", len(rest), "error", err)
+		c.log.Debug("connection lost while publishing; will resend", "unconfirmed", reqs.Len()-next, "error", err)
 		select {
 		case <-st.conn.Done():
 		case <-ctx.Done():
@@ -49,11 +48,12 @@ type inflight struct {
 	receipt goamqp.SendReceipt
 }
 
-// publishOn sends reqs on st and returns how many leading requests the
-// broker confirmed, with the first error.
-func (c *Client) publishOn(ctx context.Context, st *connState, reqs []*broker.Request) (int, error) {
+// publishOn sends reqs from index first on st and returns how many
+// requests from there the broker confirmed, with the first error.
+func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Requests, first int) (int, error) {
 	window := c.opts.SendWindow
-	queue := make([]inflight, 0, min(window, len(reqs)))
+	total := reqs.Len() - first
+	queue := make([]inflight, 0, min(window, total))
 	confirmed := 0
 	var refused []error
 	settle := func(f inflight) error {
@@ -71,7 +71,8 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs []*broker.Re
 		confirmed = f.index + 1
 		return nil
 	}
-	for i, r := range reqs {
+	for i := range total {
+		r := reqs.At(first + i)
 		if len(queue) == window {
 			if err := settle(queue[0]); err != nil {
 				return confirmed, err
@@ -96,7 +97,7 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs []*broker.Re
 			return confirmed, err
 		}
 	}
-	return len(reqs), errors.Join(refused...)
+	return total, errors.Join(refused...)
 }
 
 // requestMessage is the AMQP form of a request, as the Python tool's proton

@@ -57,12 +57,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // Run is Main with a context and IO of the caller's.
 func Run(ctx context.Context, args []string, io IO) int {
 	root := NewRoot(io)
+	var prof profiling
+	prof.register(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
 	rest := args[1:]
 	if sub := aliasOf(filepath.Base(args[0])); sub != "" {
 		rest = append([]string{sub}, rest...)
 	}
 	root.SetArgs(rest)
 	err := root.ExecuteContext(ctx)
+	if perr := prof.stop(); perr != nil && err == nil {
+		err = perr
+	}
 	if err == nil {
 		return ExitOK
 	}

@@ -68,6 +68,7 @@ func (j *msgJob) run(cmd *cobra.Command) error {
 		}
 		return usageOrFailure(err)
 	}
+	defer res.Close()
 	return printResult(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, j.flags.raw, j.rawField)
 }
 

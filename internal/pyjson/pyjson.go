@@ -4,14 +4,16 @@
 //
 // The signing server and existing pipelines compare these bytes (the
 // container claim is signed as-is), so Go's encoding/json output is not
-// enough: it is produced first and then rewritten token by token, which keeps
-// key order and number literals exactly as they were.
+// enough. Strings, ordered objects, lists and integers are written directly;
+// other values are encoded by encoding/json and rewritten token by token,
+// which keeps key order and number literals exactly as they were.
 package pyjson
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -49,13 +51,73 @@ func (o Object) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Marshaler is implemented by values that write their own json.dumps form.
+type Marshaler interface {
+	MarshalPyJSON() ([]byte, error)
+}
+
 // Marshal returns v encoded as Python's json.dumps(v) would encode it.
-func Marshal(v any) ([]byte, error) {
+func Marshal(v any) ([]byte, error) { return Append(nil, v) }
+
+// Append appends v encoded as Python's json.dumps(v) would encode it.
+// Strings, objects, lists, booleans and integers are written directly (the
+// request and envelope path); anything else goes through encoding/json and
+// is rewritten.
+func Append(out []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(out, "null"...), nil
+	case string:
+		return AppendString(out, x), nil
+	case bool:
+		return strconv.AppendBool(out, x), nil
+	case int:
+		return strconv.AppendInt(out, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(out, x, 10), nil
+	case Marshaler:
+		b, err := x.MarshalPyJSON()
+		return append(out, b...), err
+	case Object:
+		out = append(out, '{')
+		for i, m := range x {
+			if i > 0 {
+				out = append(out, ", "...)
+			}
+			out = append(AppendString(out, m.Key), ": "...)
+			var err error
+			if out, err = Append(out, m.Value); err != nil {
+				return nil, fmt.Errorf("key %q: %w", m.Key, err)
+			}
+		}
+		return append(out, '}'), nil
+	case []string:
+		return appendList(out, x)
+	case []any:
+		return appendList(out, x)
+	case []Object:
+		return appendList(out, x)
+	}
 	compact, err := marshalCompact(v)
 	if err != nil {
 		return nil, err
 	}
-	return Reformat(compact)
+	re, err := Reformat(compact)
+	return append(out, re...), err
+}
+
+func appendList[T any](out []byte, items []T) ([]byte, error) {
+	out = append(out, '[')
+	for i, item := range items {
+		if i > 0 {
+			out = append(out, ", "...)
+		}
+		var err error
+		if out, err = Append(out, item); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return append(out, ']'), nil
 }
 
 // Reformat rewrites valid JSON into json.dumps layout, keeping key order and

@@ -66,3 +66,20 @@ func TestSetKeepsPositionLikeDictUpdate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"a": 3, "b": 2, "c": 4}`, string(got))
 }
+
+// The direct encoder and the encoding/json-then-rewrite path must agree
+// byte for byte on every string: requests are signed as encoded.
+func FuzzDirectEncodingMatchesRewrite(f *testing.F) {
+	f.Add("caf\u00e9", "\U0001F600<&>")
+	f.Add("\x00\x1f\"\\", "\xff invalid utf-8")
+	f.Fuzz(func(t *testing.T, key, value string) {
+		v := Object{{key, value}, {"list", []string{value, key}}, {"n", 7}, {"ok", false}}
+		direct, err := Marshal(v)
+		require.NoError(t, err)
+		compact, err := marshalCompact(v)
+		require.NoError(t, err)
+		rewritten, err := Reformat(compact)
+		require.NoError(t, err)
+		assert.Equal(t, string(rewritten), string(direct))
+	})
+}

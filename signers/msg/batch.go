@@ -15,7 +15,7 @@ func (s *Signer) BatchContainerSign(ctx context.Context, op *signers.ContainerSi
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(op.Requester, containerValues(op))
+	p, err := s.newPrepared(ctx, op.Requester, containerValues(op))
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,9 @@ func (s *Signer) BatchContainerSign(ctx context.Context, op *signers.ContainerSi
 	if len(names) == 0 {
 		names = []string{""}
 	}
-	for _, g := range groupByRepo(op, chunkSize) {
+	chunks := groupByRepo(op, chunkSize)
+	p.plan(len(chunks), func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
+		g := chunks[i]
 		claims := make([]pyjson.Object, len(g.indexes))
 		for j, i := range g.indexes {
 			claims[j] = pyjson.Object{
@@ -41,19 +43,14 @@ func (s *Signer) BatchContainerSign(ctx context.Context, op *signers.ContainerSi
 				{Key: "repo", Value: g.repo},
 			}
 		}
-		id := s.opts.NewID()
 		body := pyjson.Object{
 			{Key: Batch.dataAttribute(), Value: claims},
 			{Key: "request_id", Value: id},
-			{Key: "created", Value: Created(s.opts.Now())},
+			{Key: "created", Value: created},
 			{Key: "requested_by", Value: p.creator},
 		}
-		req, err := s.finish(p, Batch, id, body, pyjson.Object{{Key: "pipeline_run_id", Value: op.TaskID}})
-		if err != nil {
-			return nil, err
-		}
-		p.reqs = append(p.reqs, req)
-	}
+		return Batch, body, pyjson.Object{{Key: "pipeline_run_id", Value: op.TaskID}}
+	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil
 }
 

@@ -47,70 +47,90 @@ type timing struct {
 	cycles int
 }
 
-// exchange sends reqs and collects their replies, index-aligned with reqs
-// (nil where none came). The reply receiver is attached before the first
-// send. A cycle sends every unanswered request, with its original
+// outgoing is an operation's requests by index. Build encodes request i
+// when it is sent (again): a 10,000-reference operation keeps ids, not
+// 10,000 bodies and header maps, in memory.
+type outgoing interface {
+	Len() int
+	ID(i int) string
+	Build(i int) *broker.Request
+}
+
+// exchange sends out's requests and hands each first reply to onReply with
+// the index of its request. The reply receiver is attached before the
+// first send. A cycle sends every unanswered request, with its original
 // request_id so a late reply still counts, then receives until all are
 // answered or `rounds` inactivity timeouts pass. A reconnection re-sends
 // the unanswered at once: replies published while the connection was down
 // are gone from a pub/sub topic.
 func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string, reusable bool,
-	reqs []*broker.Request, t timing, obs Observer, log *slog.Logger) ([]*broker.Reply, error) {
-	replies := make([]*broker.Reply, len(reqs))
-	index := make(map[string]int, len(reqs))
-	ids := make([]string, len(reqs))
-	for i, r := range reqs {
-		index[r.ID] = i
-		ids[i] = r.ID
+	out outgoing, t timing, obs Observer, log *slog.Logger, onReply func(int, *broker.Reply)) error {
+	n := out.Len()
+	index := make(map[string]int, n)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = out.ID(i)
+		index[ids[i]] = i
 	}
 	release, err := bus.Listen(ctx, listenAddr, reusable)
 	if err != nil {
-		return replies, fmt.Errorf("listen for replies on %s: %w", listenAddr, err)
+		return fmt.Errorf("listen for replies on %s: %w", listenAddr, err)
 	}
 	defer release()
 	// Room for one reply per id: the router never blocks on us.
-	ch := make(chan broker.Reply, len(reqs))
+	ch := make(chan broker.Reply, n)
 	pending.Add(ch, ids...)
 	defer pending.Remove(ids...)
 
-	s := &session{bus: bus, reqs: reqs, replies: replies, index: index, ch: ch, t: t, obs: obs, log: log}
+	s := &session{bus: bus, out: out, answered: make([]bool, n), index: index, ch: ch, t: t, obs: obs, log: log, onReply: onReply}
 	for cycle := 1; cycle <= t.cycles; cycle++ {
 		done, err := s.cycle(ctx, cycle)
 		if err != nil || done {
-			return replies, err
+			return err
 		}
 		log.Warn("signing requests unanswered after receive retries", "cycle", cycle, "of", t.cycles,
-			"unanswered", s.unanswered(), "total", len(reqs))
+			"unanswered", s.unanswered(), "total", n)
 	}
 	obs.TimedOut(s.unanswered())
-	return replies, &TimeoutError{Received: len(reqs) - s.unanswered(), Total: len(reqs)}
+	return &TimeoutError{Received: n - s.unanswered(), Total: n}
 }
 
 // session is the state of one exchange across its cycles.
 type session struct {
 	bus      broker.Bus
-	reqs     []*broker.Request
-	replies  []*broker.Reply
+	out      outgoing
+	answered []bool
 	index    map[string]int
 	ch       chan broker.Reply
 	t        timing
 	obs      Observer
 	log      *slog.Logger
-	answered int
+	onReply  func(int, *broker.Reply)
+	received int
 	sentAt   time.Time // start of the latest send
 }
 
-func (s *session) unanswered() int { return len(s.reqs) - s.answered }
+func (s *session) unanswered() int { return len(s.answered) - s.received }
 
-func (s *session) unansweredRequests() []*broker.Request {
-	out := make([]*broker.Request, 0, s.unanswered())
-	for i, r := range s.reqs {
-		if s.replies[i] == nil {
-			out = append(out, r)
+// unansweredRequests is what the next send carries, built as it is sent.
+func (s *session) unansweredRequests() broker.Requests {
+	v := &pick{out: s.out, index: make([]int, 0, s.unanswered())}
+	for i, done := range s.answered {
+		if !done {
+			v.index = append(v.index, i)
 		}
 	}
-	return out
+	return v
 }
+
+// pick is a subset of an operation's requests.
+type pick struct {
+	out   outgoing
+	index []int
+}
+
+func (p *pick) Len() int                 { return len(p.index) }
+func (p *pick) At(i int) *broker.Request { return p.out.Build(p.index[i]) }
 
 // cycle sends the unanswered requests and receives; it reports whether all
 // are answered.
@@ -124,8 +144,8 @@ func (s *session) cycle(ctx context.Context, n int) (bool, error) {
 		sending = true
 		batch := s.unansweredRequests()
 		if n > 1 || resend {
-			s.log.Info("re-sending unanswered signing requests", "count", len(batch), "cycle", n)
-			s.obs.Resent(len(batch))
+			s.log.Info("re-sending unanswered signing requests", "count", batch.Len(), "cycle", n)
+			s.obs.Resent(batch.Len())
 		}
 		s.sentAt = time.Now()
 		go func() { sendDone <- s.bus.Publish(sendCtx, batch) }()
@@ -147,11 +167,11 @@ func (s *session) cycle(ctx context.Context, n int) (bool, error) {
 		select {
 		case r := <-s.ch:
 			i := s.index[r.RequestID]
-			if s.replies[i] == nil {
-				rr := r
-				s.replies[i] = &rr
-				s.answered++
+			if !s.answered[i] {
+				s.answered[i] = true
+				s.received++
 				s.obs.Replied(time.Since(s.sentAt))
+				s.onReply(i, &r)
 			}
 			resetTimer(timer, s.t.timeout)
 		case err := <-sendDone:

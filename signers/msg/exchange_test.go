@@ -2,7 +2,9 @@ package msg
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,4 +116,33 @@ func TestNoRequesterIsAnError(t *testing.T) {
 	s.opts.Creator = ""
 	_, err := s.ClearSign(context.Background(), &signers.ClearSign{Inputs: []string{"x"}, SigningKeys: []string{"K"}})
 	assert.ErrorIs(t, err, ErrNoRequester)
+}
+
+func TestLargeOperationsKeepRepliesInASpoolAndPrintTheSame(t *testing.T) {
+	answer := func(r *broker.Request, _ int) []string { return []string{okReply(r)} }
+	print := func(n int) (string, *signers.Result) {
+		s, _, _ := newTestSigner(t, testConfig(), answer)
+		res, err := s.ContainerSign(context.Background(), containerOp(n))
+		require.NoError(t, err)
+		var out strings.Builder
+		require.NoError(t, res.WriteJSON(&out, nil))
+		require.NoError(t, res.Close())
+		return out.String(), res
+	}
+	small, res := print(spoolOver)
+	assert.Nil(t, res.Spool, "up to spoolOver replies stay in memory")
+	large, res := print(spoolOver + 1)
+	require.NotNil(t, res.Spool)
+	assert.IsType(t, signers.Spooled{}, res.OperationResults[0])
+	// The same operation with one more reference prints the same document
+	// with one more item: spooling changes nothing a reader sees.
+	firstItem := func(doc string) string {
+		var d struct {
+			Results []json.RawMessage `json:"operation_results"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(doc), &d))
+		return string(d.Results[0])
+	}
+	assert.Equal(t, firstItem(small), firstItem(large))
+	assert.Contains(t, large, `, "operation": {"digests": [`)
 }

@@ -46,8 +46,9 @@ func (b *fakeBus) Listen(_ context.Context, address string, _ bool) (func(), err
 	}, nil
 }
 
-func (b *fakeBus) Publish(_ context.Context, reqs []*broker.Request) error {
-	for _, r := range reqs {
+func (b *fakeBus) Publish(_ context.Context, reqs broker.Requests) error {
+	for i := range reqs.Len() {
+		r := reqs.At(i)
 		b.mu.Lock()
 		b.published = append(b.published, r)
 		b.sendsByID[r.ID]++

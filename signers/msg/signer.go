@@ -73,15 +73,26 @@ func New(opts Options) *Signer {
 // request creator.
 var ErrNoRequester = errors.New("no requester: set messaging_cert_key to a certificate with a CN or UID, or pass --requester")
 
-// prepared is what every operation turns into before the exchange.
+// prepared is what every operation turns into before the exchange: how
+// many requests it makes and how to compose request i. Bodies are encoded
+// when sent (see outgoing).
 type prepared struct {
+	signer  *Signer
 	creator string
 	values  map[string]string
-	reqs    []*broker.Request
+	address string // topic_send_to, formatted
+	trace   signers.Trace
+	n       int
+	// compose returns request i's type, its body up to the extra
+	// attributes, and the extra attributes (also sent as headers).
+	compose func(i int, id, created string) (typ RequestType, body, extra pyjson.Object)
+	ids     []string
+	created []string // set when first sent; a re-send keeps it
 }
 
-// newPrepared resolves the creator and the template values of an operation.
-func (s *Signer) newPrepared(requester string, op map[string]string) (*prepared, error) {
+// newPrepared resolves the creator, the template values and the send
+// address of an operation.
+func (s *Signer) newPrepared(ctx context.Context, requester string, op map[string]string) (*prepared, error) {
 	creator := requester
 	if creator == "" {
 		creator = s.opts.Creator
@@ -89,7 +100,69 @@ func (s *Signer) newPrepared(requester string, op map[string]string) (*prepared,
 	if creator == "" {
 		return nil, ErrNoRequester
 	}
-	return &prepared{creator: creator, values: s.templateValues(creator, op)}, nil
+	p := &prepared{signer: s, creator: creator, values: s.templateValues(creator, op), trace: signers.TraceFrom(ctx)}
+	address, err := s.cfg.TopicSendTo.Format(p.values)
+	if err != nil {
+		return nil, &signers.InputError{Field: "topic_send_to", Problem: err.Error()}
+	}
+	p.address = address
+	return p, nil
+}
+
+// plan fixes the number of requests and how each is composed, and gives
+// every request its id.
+func (p *prepared) plan(n int, compose func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object)) {
+	p.n, p.compose = n, compose
+	p.ids = make([]string, n)
+	for i := range p.ids {
+		p.ids[i] = p.signer.opts.NewID()
+	}
+	p.created = make([]string, n)
+}
+
+// Len implements outgoing.
+func (p *prepared) Len() int { return p.n }
+
+// ID implements outgoing.
+func (p *prepared) ID(i int) string { return p.ids[i] }
+
+// Build implements outgoing: the request as the Python tool builds it,
+// body keys in its order, then the extra attributes, which also go into
+// the headers.
+func (p *prepared) Build(i int) *broker.Request {
+	if p.created[i] == "" {
+		p.created[i] = Created(p.signer.opts.Now())
+	}
+	id := p.ids[i]
+	typ, body, extra := p.compose(i, id, p.created[i])
+	for _, m := range extra {
+		body = body.Set(m.Key, m.Value)
+	}
+	text, err := pyjson.Marshal(body)
+	if err != nil { // bodies hold only strings, lists and objects of them
+		panic(fmt.Sprintf("encode request %s: %v", id, err))
+	}
+	cfg := p.signer.cfg
+	headers := map[string]any{
+		"service":     cfg.Service,
+		"environment": cfg.Environment,
+		"owner_id":    p.creator,
+		"mtype":       string(typ),
+		"source":      "metadata",
+	}
+	for _, m := range extra {
+		headers[m.Key] = m.Value
+	}
+	if p.trace.Parent != "" {
+		headers["traceparent"] = p.trace.Parent
+		if p.trace.State != "" {
+			headers["tracestate"] = p.trace.State
+		}
+	}
+	return &broker.Request{
+		ID: id, Address: p.address, Body: text, Headers: headers,
+		TTL: time.Duration(cfg.Timeout*cfg.Retries) * time.Second,
+	}
 }
 
 // templateValues are the fields topic templates may use: the signer's
@@ -122,66 +195,32 @@ func resolveKey(aliases map[string]string, key string) string {
 	return key
 }
 
-// request builds one request: body keys in the Python tool's order, then
-// the extra attributes, which also go into the headers.
-func (s *Signer) request(p *prepared, typ RequestType, data any, key, keyName, repo string, extra pyjson.Object) (*broker.Request, error) {
-	id := s.opts.NewID()
+// signingBody is the body of a single-signature request (everything but
+// batch), keys in the Python tool's order.
+func signingBody(typ RequestType, data any, key, keyName, id, created, creator, repo string) pyjson.Object {
 	body := pyjson.Object{
 		{Key: "sig_key_id", Value: keyID(key)},
 		{Key: typ.dataAttribute(), Value: data},
 		{Key: "request_id", Value: id},
-		{Key: "created", Value: Created(s.opts.Now())},
-		{Key: "requested_by", Value: p.creator},
+		{Key: "created", Value: created},
+		{Key: "requested_by", Value: creator},
 		{Key: "repo", Value: repo},
 	}
 	if keyName != "" {
 		body = body.Set("sig_keyname", keyName)
 	}
-	return s.finish(p, typ, id, body, extra)
+	return body
 }
 
-// finish encodes body, adds headers, address and TTL.
-func (s *Signer) finish(p *prepared, typ RequestType, id string, body, extra pyjson.Object) (*broker.Request, error) {
-	for _, m := range extra {
-		body = body.Set(m.Key, m.Value)
-	}
-	text, err := pyjson.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("encode request %s: %w", id, err)
-	}
-	headers := map[string]any{
-		"service":     s.cfg.Service,
-		"environment": s.cfg.Environment,
-		"owner_id":    p.creator,
-		"mtype":       string(typ),
-		"source":      "metadata",
-	}
-	for _, m := range extra {
-		headers[m.Key] = m.Value
-	}
-	address, err := s.cfg.TopicSendTo.Format(p.values)
-	if err != nil {
-		return nil, fmt.Errorf("topic_send_to: %w", err)
-	}
-	return &broker.Request{
-		ID: id, Address: address, Body: text, Headers: headers,
-		TTL: time.Duration(s.cfg.Timeout*s.cfg.Retries) * time.Second,
-	}, nil
-}
+// spoolOver is the number of requests above which replies are kept in a
+// file rather than in memory.
+const spoolOver = 1000
 
 // run exchanges p's requests and fills a result whose OperationResults are
 // aligned with them.
 func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *signers.Result {
-	if t := signers.TraceFrom(ctx); t.Parent != "" {
-		for _, r := range p.reqs {
-			r.Headers["traceparent"] = t.Parent
-			if t.State != "" {
-				r.Headers["tracestate"] = t.State
-			}
-		}
-	}
 	res.SignerResult = signers.SignerResult{Status: signers.StatusOK}
-	res.OperationResults = make([]any, len(p.reqs))
+	res.OperationResults = make([]any, p.n)
 	for i := range res.OperationResults {
 		res.OperationResults[i] = ""
 	}
@@ -190,22 +229,37 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		res.Fail(fmt.Sprintf("topic_listen_to: %v", err))
 		return res
 	}
-	s.log.Info("sending signing requests", "requests", len(p.reqs), "listen", listen)
-	replies, err := exchange(ctx, s.opts.Bus, s.opts.Pending, listen, s.listenReusable(), p.reqs, timing{
-		timeout: time.Duration(s.cfg.Timeout) * s.opts.TimeoutUnit,
-		rounds:  s.cfg.Retries,
-		cycles:  s.cfg.SendRetries,
-	}, s.opts.Observer, s.log)
-	for i, r := range replies {
-		if r == nil {
-			continue
+	if p.n > spoolOver {
+		if res.Spool, err = signers.NewSpool(""); err != nil {
+			res.Fail(err.Error())
+			return res
 		}
-		res.OperationResults[i] = signers.ReplyResult{Body: r.Body, Properties: r.Properties}
+	}
+	var keepErr error
+	onReply := func(i int, r *broker.Reply) {
 		// Any reply with errors fails the operation (the Python tool only
 		// looked at the last one).
 		res.Failed = res.Failed || r.HasErrors
+		item := signers.ReplyResult{Body: r.Body, Properties: r.Properties}
+		if res.Spool == nil {
+			res.OperationResults[i] = item
+			return
+		}
+		encoded, err := pyjson.Marshal(item)
+		if err == nil {
+			res.OperationResults[i], err = res.Spool.Put(encoded)
+		}
+		if err != nil && keepErr == nil {
+			keepErr = fmt.Errorf("keep reply %d: %w", i, err)
+		}
 	}
-	if err != nil {
+	s.log.Info("sending signing requests", "requests", p.n, "listen", listen)
+	err = exchange(ctx, s.opts.Bus, s.opts.Pending, listen, s.listenReusable(), p, timing{
+		timeout: time.Duration(s.cfg.Timeout) * s.opts.TimeoutUnit,
+		rounds:  s.cfg.Retries,
+		cycles:  s.cfg.SendRetries,
+	}, s.opts.Observer, s.log, onReply)
+	if err = errors.Join(err, keepErr); err != nil {
 		res.Fail(err.Error() + "\n")
 	}
 	return res
@@ -230,23 +284,18 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(op.Requester, containerValues(op))
+	p, err := s.newPrepared(ctx, op.Requester, containerValues(op))
 	if err != nil {
 		return nil, err
 	}
-	for i, ref := range op.References {
-		digest := op.Digests[i]
+	keys := len(op.SigningKeys)
+	p.plan(len(op.References)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
+		ref, digest, k := op.References[i/keys], op.Digests[i/keys], i%keys
 		repo, _ := signers.RepoOf(ref)
-		claim := ContainerClaim(digest, ref)
-		extra := pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}, {Key: "manifest_digest", Value: digest}}
-		for k, key := range op.SigningKeys {
-			req, err := s.request(p, ContainerSignature, claim, resolveKey(s.cfg.KeyAliases, key), nameAt(op.SigningKeyNames, k), repo, extra)
-			if err != nil {
-				return nil, err
-			}
-			p.reqs = append(p.reqs, req)
-		}
-	}
+		body := signingBody(ContainerSignature, ContainerClaim(digest, ref), resolveKey(s.cfg.KeyAliases, op.SigningKeys[k]),
+			nameAt(op.SigningKeyNames, k), id, created, p.creator, repo)
+		return ContainerSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}, {Key: "manifest_digest", Value: digest}}
+	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil
 }
 
@@ -255,27 +304,24 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(op.Requester, map[string]string{
+	p, err := s.newPrepared(ctx, op.Requester, map[string]string{
 		"task_id": op.TaskID, "repo": op.Repo, "requester": op.Requester,
 		"inputs": config.PythonListRepr(op.Inputs), "signing_keys": config.PythonListRepr(op.SigningKeys),
 	})
 	if err != nil {
 		return nil, err
 	}
-	extra := pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
 	for i, in := range op.Inputs {
-		data, err := Latin1Base64(in)
-		if err != nil {
+		if _, err := Latin1Base64(in); err != nil {
 			return nil, &signers.InputError{Field: fmt.Sprintf("inputs[%d]", i), Problem: err.Error()}
 		}
-		for _, key := range op.SigningKeys {
-			req, err := s.request(p, ClearsignSignature, data, resolveKey(s.cfg.KeyAliases, key), "", op.Repo, extra)
-			if err != nil {
-				return nil, err
-			}
-			p.reqs = append(p.reqs, req)
-		}
 	}
+	keys := len(op.SigningKeys)
+	p.plan(len(op.Inputs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
+		data, _ := Latin1Base64(op.Inputs[i/keys]) // checked above
+		body := signingBody(ClearsignSignature, data, resolveKey(s.cfg.KeyAliases, op.SigningKeys[i%keys]), "", id, created, p.creator, op.Repo)
+		return ClearsignSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
+	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys, KeysField: "signing_key"}), nil
 }
 
@@ -284,23 +330,19 @@ func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.R
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(op.Requester, map[string]string{
+	p, err := s.newPrepared(ctx, op.Requester, map[string]string{
 		"task_id": op.TaskID, "requester": op.Requester, "blobs": config.PythonListRepr(op.Blobs),
 		"signing_keys": config.PythonListRepr(op.SigningKeys), "signing_key_names": config.PythonListRepr(op.SigningKeyNames),
 	})
 	if err != nil {
 		return nil, err
 	}
-	extra := pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
-	for _, blob := range op.Blobs {
-		for k, key := range op.SigningKeys {
-			req, err := s.request(p, GPGSignature, blob, resolveKey(s.cfg.KeyAliases, key), nameAt(op.SigningKeyNames, k), "", extra)
-			if err != nil {
-				return nil, err
-			}
-			p.reqs = append(p.reqs, req)
-		}
-	}
+	keys := len(op.SigningKeys)
+	p.plan(len(op.Blobs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
+		k := i % keys
+		body := signingBody(GPGSignature, op.Blobs[i/keys], resolveKey(s.cfg.KeyAliases, op.SigningKeys[k]), nameAt(op.SigningKeyNames, k), id, created, p.creator, "")
+		return GPGSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
+	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil
 }
 
