@@ -47,6 +47,8 @@ type Signer struct {
 	opts Options
 	cfg  *config.MsgSigner
 	log  *slog.Logger
+	// templated are the fields the topic templates use.
+	templated map[string]bool
 }
 
 // New returns a Signer.
@@ -66,7 +68,14 @@ func New(opts Options) *Signer {
 	if opts.TimeoutUnit == 0 {
 		opts.TimeoutUnit = time.Second
 	}
-	return &Signer{opts: opts, cfg: opts.Config, log: opts.Log}
+	templated := map[string]bool{}
+	for _, t := range []config.Template{opts.Config.TopicSendTo, opts.Config.TopicListenTo} {
+		fields, _ := t.Fields() // checked when the config was loaded
+		for _, f := range fields {
+			templated[f] = true
+		}
+	}
+	return &Signer{opts: opts, cfg: opts.Config, log: opts.Log, templated: templated}
 }
 
 // ErrNoRequester means neither the certificate nor the operation names the
@@ -92,7 +101,7 @@ type prepared struct {
 
 // newPrepared resolves the creator, the template values and the send
 // address of an operation.
-func (s *Signer) newPrepared(ctx context.Context, requester string, op map[string]string) (*prepared, error) {
+func (s *Signer) newPrepared(ctx context.Context, requester string, op opFields) (*prepared, error) {
 	creator := requester
 	if creator == "" {
 		creator = s.opts.Creator
@@ -167,7 +176,7 @@ func (p *prepared) Build(i int) *broker.Request {
 
 // templateValues are the fields topic templates may use: the signer's
 // configuration and the operation's fields, as Python's asdict() gives them.
-func (s *Signer) templateValues(creator string, op map[string]string) map[string]string {
+func (s *Signer) templateValues(creator string, op opFields) map[string]string {
 	c := s.cfg
 	v := map[string]string{
 		"messaging_brokers": config.PythonListRepr(c.MessagingBrokers), "messaging_cert_key": c.MessagingCertKey,
@@ -181,11 +190,20 @@ func (s *Signer) templateValues(creator string, op map[string]string) map[string
 	for _, f := range config.OperationTemplateFields {
 		v[f] = ""
 	}
-	for k, x := range op {
-		v[k] = x
+	for k, field := range op {
+		if s.templated[k] {
+			v[k] = field()
+		}
 	}
 	return v
 }
+
+// opFields are an operation's template fields, computed only when a topic
+// template uses them: the list of 10,000 digests is long.
+type opFields map[string]func() string
+
+func text(s string) func() string       { return func() string { return s } }
+func listRepr(l []string) func() string { return func() string { return config.PythonListRepr(l) } }
 
 // resolveKey maps a key alias to the real key.
 func resolveKey(aliases map[string]string, key string) string {
@@ -304,9 +322,9 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(ctx, op.Requester, map[string]string{
-		"task_id": op.TaskID, "repo": op.Repo, "requester": op.Requester,
-		"inputs": config.PythonListRepr(op.Inputs), "signing_keys": config.PythonListRepr(op.SigningKeys),
+	p, err := s.newPrepared(ctx, op.Requester, opFields{
+		"task_id": text(op.TaskID), "repo": text(op.Repo), "requester": text(op.Requester),
+		"inputs": listRepr(op.Inputs), "signing_keys": listRepr(op.SigningKeys),
 	})
 	if err != nil {
 		return nil, err
@@ -330,9 +348,9 @@ func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.R
 	if err := op.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := s.newPrepared(ctx, op.Requester, map[string]string{
-		"task_id": op.TaskID, "requester": op.Requester, "blobs": config.PythonListRepr(op.Blobs),
-		"signing_keys": config.PythonListRepr(op.SigningKeys), "signing_key_names": config.PythonListRepr(op.SigningKeyNames),
+	p, err := s.newPrepared(ctx, op.Requester, opFields{
+		"task_id": text(op.TaskID), "requester": text(op.Requester), "blobs": listRepr(op.Blobs),
+		"signing_keys": listRepr(op.SigningKeys), "signing_key_names": listRepr(op.SigningKeyNames),
 	})
 	if err != nil {
 		return nil, err
@@ -346,12 +364,12 @@ func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.R
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil
 }
 
-func containerValues(op *signers.ContainerSign) map[string]string {
-	return map[string]string{
-		"task_id": op.TaskID, "requester": op.Requester,
-		"digests": config.PythonListRepr(op.Digests), "references": config.PythonListRepr(op.References),
-		"signing_keys": config.PythonListRepr(op.SigningKeys), "signing_key_names": config.PythonListRepr(op.SigningKeyNames),
-		"identity_references": config.PythonListRepr(op.IdentityReferences),
+func containerValues(op *signers.ContainerSign) opFields {
+	return opFields{
+		"task_id": text(op.TaskID), "requester": text(op.Requester),
+		"digests": listRepr(op.Digests), "references": listRepr(op.References),
+		"signing_keys": listRepr(op.SigningKeys), "signing_key_names": listRepr(op.SigningKeyNames),
+		"identity_references": listRepr(op.IdentityReferences),
 	}
 }
 

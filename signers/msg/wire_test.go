@@ -125,6 +125,18 @@ func TestListenAddressIsTemplatedAndAttachedFirst(t *testing.T) {
 	assert.Equal(t, []string{"listen /topic/robosignatory.prod.client.pubtools-sign-test.t-9", "publish id-1"}, bus.events)
 }
 
+func TestListFieldsFormatLikePythonLists(t *testing.T) {
+	cfg := testConfig()
+	cfg.TopicSendTo = "/topic/sign.{signing_keys}"
+	cfg.TopicListenTo = "/topic/reply.{references}"
+	s, bus, _ := newTestSigner(t, cfg, func(r *broker.Request, _ int) []string { return []string{okReply(r)} })
+	op := containerOp(2)
+	_, err := s.ContainerSign(context.Background(), op)
+	require.NoError(t, err)
+	assert.Equal(t, "listen /topic/reply.['reg.io/ns/app:0', 'reg.io/ns/app:1']", bus.events[0])
+	assert.Equal(t, "/topic/sign.['K']", bus.published[0].Address)
+}
+
 func TestBadOperationsNameTheField(t *testing.T) {
 	s, _, _ := newTestSigner(t, testConfig(), nil)
 	cases := []struct {
