@@ -94,13 +94,17 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		url = emb.URL
 		log.Info("embedded NATS server started", "url", url, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
 	}
-	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID)
+	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS connection lost; reconnecting", "error", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
 	if err != nil {
 		return usageOrFailure(err)
 	}
 	defer nc.Close()
 
 	metrics := worker.NewMetrics()
+	metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_nats_reconnects_total", Help: "Reconnections to NATS."},
+		func() float64 { return float64(nc.Stats().Reconnects) }))
 	checks := []worker.ReadinessCheck{{Name: "nats", Ready: nc.IsConnected}}
 	sigs, closeSigners, err := buildSigners(ctx, cfg, metrics, &checks, log)
 	if err != nil {
@@ -136,8 +140,8 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 
 // connectNATS dials NATS with the configured credentials and TLS, and
 // keeps reconnecting for as long as the process runs.
-func connectNATS(url string, n *config.NATS, name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}
+func connectNATS(url string, n *config.NATS, name string, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}, extra...)
 	if n.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(config.ExpandHome(n.CredsFile)))
 	}
