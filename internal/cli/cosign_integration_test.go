@@ -169,3 +169,21 @@ func TestCosignRegistryDown(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "failed", parseResult(t, stdout).SignerResult.Status)
 }
+
+// The registry refuses pushes to one repository: its reference fails
+// (after the retries) and the others are signed and verify.
+func TestCosignOneRepositoryFailingLeavesOthersSigned(t *testing.T) {
+	h := newCosignHarness(t, 3, 1, registryPassword)
+	h.reg.DenyPushTo("ns/repo1")
+	stdout, stderr, code := runCLI(t, h.args(false)...)
+	assert.Equal(t, 1, code, stderr)
+	res := parseResult(t, stdout)
+	assert.Equal(t, "failed", res.SignerResult.Status)
+	assert.Contains(t, res.SignerResult.ErrorMessage, h.reg.Host+"/ns/repo1@")
+	assert.NotContains(t, res.SignerResult.ErrorMessage, "/ns/repo0@")
+	assert.NotContains(t, res.SignerResult.ErrorMessage, "/ns/repo2@")
+	for _, i := range []int{0, 2} {
+		repo, _ := strings.CutSuffix(h.refs[i], fmt.Sprintf(":v%d", i))
+		assert.NotEmpty(t, h.verify(repo+"@"+h.digests[i]), "repo%d is signed", i)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 )
@@ -105,6 +107,11 @@ func TestFaults(t *testing.T) {
 				assert.Contains(t, res.SignerResult.ErrorMessage, "MessagingTimeout")
 				assert.Equal(t, `""`, string(res.OperationResults[0]))
 			}},
+		{name: "slow server: every reply later than the timeout", faults: emulator.Faults{Delay: 2500 * time.Millisecond},
+			conf: confOptions{timeout: 1, retries: 1, sendRetries: 1}, wantCode: 1,
+			check: func(t *testing.T, res cliResult, srv *emulator.Server) {
+				assert.Contains(t, res.SignerResult.ErrorMessage, "MessagingTimeout : Out of time when receiving messages (0/5)")
+			}},
 		{name: "every reply twice", faults: emulator.Faults{Duplicate: true}, wantCode: 0},
 		{name: "stray replies flood", faults: emulator.Faults{Stray: 20}, wantCode: 0},
 		{name: "error replies", faults: emulator.Faults{ErrorRate: 1}, wantCode: 0,
@@ -119,6 +126,16 @@ func TestFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "main", tc.conf)
 			srv := h.serve(tc.faults)
+			// Whatever the server does, the signer leaves no goroutine
+			// and no memory behind once it has answered (the emulator is
+			// stopped first: its reply senders are its own).
+			leaks := goleak.IgnoreCurrent()
+			heapBefore := heapAfterGC()
+			defer func() {
+				srv.Close()
+				goleak.VerifyNone(t, leaks)
+				assert.Less(t, float64(heapAfterGC())-float64(heapBefore), float64(2<<20), "heap back near its baseline")
+			}()
 			stdout, stderr, code := h.run(containerArgs(5, "t-fault")...)
 			require.Equal(t, tc.wantCode, code, "stderr: %s\nstdout: %s", stderr, stdout)
 			res := parseResult(t, stdout)
@@ -142,6 +159,13 @@ func TestErrorRepliesFailRawOutput(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "emulated signing failure")
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // The broker goes away mid-operation (a private instance, so other tests

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -20,12 +21,33 @@ type Registry struct {
 	// User and Password are required when set.
 	User, Password string
 	server         *httptest.Server
+	denied         atomic.Value // string: repository refusing pushes
+}
+
+// DenyPushTo makes the registry refuse writes to repository (e.g.
+// "ns/repo1") with 403, as a registry does for a robot account without
+// push rights there.
+func (r *Registry) DenyPushTo(repository string) { r.denied.Store(repository) }
+
+func (r *Registry) refuses(req *http.Request) bool {
+	repo, _ := r.denied.Load().(string)
+	return repo != "" && req.Method != http.MethodGet && req.Method != http.MethodHead &&
+		strings.HasPrefix(req.URL.Path, "/v2/"+repo+"/")
 }
 
 // StartRegistry serves a registry; with user set it demands basic auth.
 func StartRegistry(t testing.TB, user, password string) *Registry {
 	t.Helper()
+	reg := &Registry{User: user, Password: password}
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	guarded := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if reg.refuses(req) {
+			http.Error(w, `{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}`, http.StatusForbidden)
+			return
+		}
+		guarded.ServeHTTP(w, req)
+	})
 	if user != "" {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +62,8 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), User: user, Password: password, server: srv}
+	reg.Host, reg.server = strings.TrimPrefix(srv.URL, "http://"), srv
+	return reg
 }
 
 // Stop takes the registry down (a "registry down" fault).
