@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,9 +29,23 @@ func DecodeReply(body []byte, props map[string]any, idKey string) (Reply, error)
 	if err := json.Unmarshal(outer.Msg[idKey], &id); err != nil || id == "" {
 		return Reply{}, fmt.Errorf("%w: msg.%s is not a non-empty string", ErrMalformedReply, idKey)
 	}
+	return Reply{RequestID: id, Body: body, Properties: props, HasErrors: carriesErrors(outer.Msg["errors"])}, nil
+}
+
+// carriesErrors: msg.errors is absent, null or an empty list on success.
+// Anything else (a non-empty list, but also a string or an object from a
+// server that breaks the format) is an error: a reply never passes for a
+// signature it does not carry.
+func carriesErrors(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
 	var errs []json.RawMessage
-	_ = json.Unmarshal(outer.Msg["errors"], &errs)
-	return Reply{RequestID: id, Body: body, Properties: props, HasErrors: len(errs) > 0}, nil
+	if err := json.Unmarshal(raw, &errs); err != nil {
+		return true
+	}
+	return len(errs) > 0
 }
 
 // ReplyRouter takes every message a reply receiver gets, decodes it and

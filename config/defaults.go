@@ -38,32 +38,34 @@ func Defaults() *File {
 	}
 }
 
-// applyDefaults fills what the file left out. Python's dataclass defaults
-// for timeout/retries/send_retries/task_id_attribute are kept.
-func (m *MsgSigner) applyDefaults() {
-	setIfZero(&m.Timeout, 60)
-	setIfZero(&m.Retries, 3)
-	setIfZero(&m.SendRetries, 2)
-	setIfZero(&m.TaskIDAttribute, "pub_task_id")
-	setIfZero(&m.SendWindow, 256)
-	setIfZero(&m.CreditWindow, 500)
-	setIfZero(&m.ConnectTimeout, 10*time.Second)
+// applyDefaults fills what the file and the environment left out (given
+// says which keys they set). Python's dataclass defaults for
+// timeout/retries/send_retries/task_id_attribute are kept.
+func (m *MsgSigner) applyDefaults(given func(key string) bool) {
+	setDefault(given, "timeout", &m.Timeout, 60)
+	setDefault(given, "retries", &m.Retries, 3)
+	setDefault(given, "send_retries", &m.SendRetries, 2)
+	setDefault(given, "task_id_attribute", &m.TaskIDAttribute, "pub_task_id")
+	setDefault(given, "send_window", &m.SendWindow, 256)
+	setDefault(given, "credit_window", &m.CreditWindow, 500)
+	setDefault(given, "connect_timeout", &m.ConnectTimeout, 10*time.Second)
 }
 
-func (c *CosignSigner) applyDefaults() {
-	setIfZero(&c.CosignBin, "/usr/bin/cosign")
-	setIfZero(&c.Timeout, "3m0s")
-	setIfZero(&c.NumThreads, 10)
-	setIfZero(&c.Retries, 3)
+func (c *CosignSigner) applyDefaults(given func(key string) bool) {
+	setDefault(given, "cosign_bin", &c.CosignBin, "/usr/bin/cosign")
+	setDefault(given, "timeout", &c.Timeout, "3m0s")
+	setDefault(given, "num_threads", &c.NumThreads, 10)
+	setDefault(given, "retries", &c.Retries, 3)
 	if c.UploadTlog == nil {
 		on := true
 		c.UploadTlog = &on
 	}
 }
 
-func setIfZero[T comparable](p *T, v T) {
+// setDefault sets *p to v unless key was given (or *p is already set).
+func setDefault[T comparable](given func(string) bool, key string, p *T, v T) {
 	var zero T
-	if *p == zero {
+	if *p == zero && !given(key) {
 		*p = v
 	}
 }

@@ -79,9 +79,22 @@ func LoadWith(path string, env envconfig.Lookuper) (*File, error) {
 func Parse(data []byte, path string, env envconfig.Lookuper) (*File, error) {
 	f := Defaults()
 	f.Path = path
+	inFile := map[string]bool{}
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := decodeYAML(data, path, f); err != nil {
 			return nil, err
+		}
+		inFile = keysSet(data)
+	}
+	// given: a key the file or the environment sets keeps its value, even
+	// zero (which validation then refuses); only absent keys get defaults.
+	given := func(section string) func(key string) bool {
+		return func(key string) bool {
+			if inFile[section+"."+key] {
+				return true
+			}
+			_, inEnv := env.Lookup(EnvPrefix + strings.ToUpper(section+"_"+key))
+			return inEnv
 		}
 	}
 	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{
@@ -92,19 +105,40 @@ func Parse(data []byte, path string, env envconfig.Lookuper) (*File, error) {
 		return nil, &Error{File: path, Problem: fmt.Sprintf("environment override: %v", err)}
 	}
 	if f.MsgSigner != nil {
-		f.MsgSigner.applyDefaults()
+		f.MsgSigner.applyDefaults(given("msg_signer"))
 	}
 	if f.MsgBatchSigner != nil {
-		f.MsgBatchSigner.applyDefaults()
-		setIfZero(&f.MsgBatchSigner.ChunkSize, 100)
+		f.MsgBatchSigner.applyDefaults(given("msg_batch_signer"))
+		setDefault(given("msg_batch_signer"), "chunk_size", &f.MsgBatchSigner.ChunkSize, 100)
 	}
 	if f.CosignSigner != nil {
-		f.CosignSigner.applyDefaults()
+		f.CosignSigner.applyDefaults(given("cosign_signer"))
 	}
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// keysSet returns the dotted section.key names data sets (data is valid
+// YAML: decodeYAML succeeded).
+func keysSet(data []byte) map[string]bool {
+	set := map[string]bool{}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return set
+	}
+	top := root.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		section, body := top[i].Value, top[i+1]
+		if body.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(body.Content); j += 2 {
+			set[section+"."+body.Content[j].Value] = true
+		}
+	}
+	return set
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -119,20 +120,36 @@ func checkBrokerURL(raw string) (bool, error) {
 	return u.Scheme == "amqps", nil
 }
 
-// redactURL hides a password in a broker URL.
+// redactURL hides a password in a broker URL, also in one that does not
+// parse.
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
+	if u, err := url.Parse(raw); err == nil {
+		if u.User != nil {
+			return u.Redacted()
+		}
+		return raw
 	}
-	return raw
+	return userinfoPassword.ReplaceAllString(raw, "//$1:xxxxx@")
 }
 
+var userinfoPassword = regexp.MustCompile(`//([^/@:]*):[^/@]*@`)
+
+// checkReadable makes sure a configured file can be read, and is a file:
+// a path that wanders to a directory is named, not opened later.
 func checkReadable(p string) error {
 	fh, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %v", p, unwrapPathError(err))
 	}
-	return fh.Close()
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %v", p, unwrapPathError(err))
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
+	}
+	return nil
 }
 
 func unwrapPathError(err error) error {

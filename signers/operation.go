@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 )
 
@@ -86,6 +88,14 @@ func (o *ClearSign) Validate() error {
 	if len(o.Inputs) == 0 {
 		return &InputError{Field: "inputs", Problem: "at least one input is required"}
 	}
+	for i, in := range o.Inputs {
+		for at, r := range in {
+			if r > 0xff {
+				return &InputError{Field: fmt.Sprintf("inputs[%d]", i),
+					Problem: fmt.Sprintf("character %q (U+%04X) at byte %d cannot be encoded as latin-1, as the signing server expects", r, r, at)}
+			}
+		}
+	}
 	return checkKeys(o.SigningKeys, nil)
 }
 
@@ -129,16 +139,37 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
 // RepoOf is the repository of a reference as the Python tool computes it:
 // reference.split("/", 1)[1].split(":")[0].
 func RepoOf(reference string) (string, error) {
+	shown := reference
+	if len(shown) > 80 {
+		shown = shown[:80] + "..."
+	}
 	_, rest, ok := strings.Cut(reference, "/")
 	if !ok || rest == "" {
-		return "", fmt.Errorf("reference %q has no repository after the registry (want registry/namespace/repo:tag)", reference)
+		return "", fmt.Errorf("reference %q has no repository after the registry (want registry/namespace/repo:tag)", shown)
 	}
 	repo, _, _ := strings.Cut(rest, ":")
+	repo, _, _ = strings.Cut(repo, "@")
 	if repo == "" {
-		return "", fmt.Errorf("reference %q has an empty repository", reference)
+		return "", fmt.Errorf("reference %q has an empty repository", shown)
+	}
+	if len(reference) > maxReference {
+		return "", fmt.Errorf("reference %q is %d characters, over %d", shown, len(reference), maxReference)
+	}
+	// Registries accept only this grammar; a space or a look-alike
+	// letter would be signed as a different image.
+	if _, err := name.ParseReference(reference); err != nil {
+		return "", fmt.Errorf("reference %q is not a valid image reference: %v", shown, err)
 	}
 	return repo, nil
 }
+
+// maxReference bounds a reference: registries refuse repository names
+// over 255 characters; tags add at most 128.
+const maxReference = 512
+
+// digestHexLength is the length of the hex part of the digests registries
+// use.
+var digestHexLength = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128}
 
 func checkDigest(d string) error {
 	algo, hex, ok := strings.Cut(d, ":")
@@ -149,6 +180,9 @@ func checkDigest(d string) error {
 		if !strings.ContainsRune("0123456789abcdef", c) {
 			return fmt.Errorf("digest %q: %q is not lower-case hex", d, c)
 		}
+	}
+	if n, known := digestHexLength[algo]; known && len(hex) != n {
+		return fmt.Errorf("digest %q: a %s digest has %d hex digits, not %d", d, algo, n, len(hex))
 	}
 	return nil
 }

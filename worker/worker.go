@@ -281,19 +281,27 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	if err != nil {
 		return fmt.Errorf("encode envelope: %w", err)
 	}
-	subj := w.subject(env)
+	m := &nats.Msg{Subject: w.subject(env), Data: data, Header: nats.Header{}}
+	m.Header.Set(OutcomeHeader, env.Outcome())
 	msgID := env.TaskID
-	if msgID == "" {
-		msgID = "invalid-" + strconv.FormatInt(env.Started.UnixNano(), 36)
+	if env.Invalid {
+		// A corrected task may come with the same id: the refusal of the
+		// bad one must neither swallow its envelope (dedup) nor stand in
+		// for it (alreadyDone).
+		msgID = "invalid-" + env.TaskID + "-" + strconv.FormatInt(env.Started.UnixNano(), 36)
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err = w.js.Publish(pctx, subj, data, jetstream.WithMsgID(msgID))
+	_, err = w.js.PublishMsg(pctx, m, jetstream.WithMsgID(msgID))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-		return w.nc.Publish(subj, data)
+		return w.nc.PublishMsg(m)
 	}
 	return err
 }
+
+// OutcomeHeader on a stored envelope says how the task ended (ok, failed,
+// error, invalid), so readers can filter without parsing.
+const OutcomeHeader = "Pubtools-Sign-Outcome"
 
 // alreadyDone finds an envelope stored by an earlier delivery (a replica
 // that crashed after publishing but before acking) so the task is not
@@ -304,7 +312,7 @@ func (w *Worker) alreadyDone(ctx context.Context, t *Task) (*Envelope, bool) {
 	}
 	subj := w.cfg.NATS.ResultsPrefix + "." + t.TaskID
 	m, err := w.results.GetLastMsgForSubject(ctx, subj)
-	if err != nil || m == nil {
+	if err != nil || m == nil || m.Header.Get(OutcomeHeader) == "invalid" {
 		return nil, false
 	}
 	return &Envelope{TaskID: t.TaskID, stored: m.Data}, true

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -83,6 +86,37 @@ func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	}, 10*time.Second, 100*time.Millisecond)
+}
+
+// Every task of the bad-input corpus is refused and terminated, and the
+// worker keeps serving; a corrected task resubmitted under the id of a
+// refused one is signed, not answered with the old refusal.
+func TestWorkerKeepsServingThroughTheBadTaskCorpus(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	r := s.startReplica("r1", nil)
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "bad", "tasks", "*.json"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 40)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		s.submit(data)
+	}
+	fixed := task("t1", 1) // the corpus's bad tasks mostly claim id t1
+	s.submit(fixed)
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(r.metrics.Tasks.WithLabelValues("msg-container", "ok")) == 1
+	}, 30*time.Second, 50*time.Millisecond, "the corrected t1 is signed")
+	invalid := 0.0
+	for _, signer := range []string{"invalid", "msg-container", "msg-clear", "msg-blob"} {
+		invalid += testutil.ToFloat64(r.metrics.Tasks.WithLabelValues(signer, "invalid"))
+	}
+	assert.Equal(t, float64(len(files)), invalid, "every corpus task refused")
+	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
+	require.NoError(t, err)
+	info, err := cons.Info(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, info.NumAckPending+int(info.NumPending), "nothing left to redeliver")
 }
 
 func TestRequestReplyThroughTheMicroService(t *testing.T) {
