@@ -37,6 +37,7 @@ type confOptions struct {
 	timeout, retries, sendRetries int
 	tls                           bool
 	caCert                        string
+	certKey                       string // default: the broker's CN=pubtools-sign-test client
 }
 
 func newHarness(t *testing.T, instance string, co confOptions) *harness {
@@ -55,6 +56,9 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
 	if co.caCert == "" {
 		co.caCert = b.CACert
 	}
+	if co.certKey == "" {
+		co.certKey = b.ClientCertKey
+	}
 	var brokers strings.Builder
 	for _, u := range co.brokers {
 		fmt.Fprintf(&brokers, "    - %s\n", u)
@@ -70,7 +74,7 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
   retries: %d
   send_retries: %d
   message_id_key: request_id
-`, brokers.String(), b.ClientCertKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries)
+`, brokers.String(), co.certKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries)
 	body := "msg_signer:\n" + section + "  log_level: debug\nmsg_batch_signer:\n" + section + "  chunk_size: 3\n"
 	h.conf = filepath.Join(t.TempDir(), "conf.yaml")
 	require.NoError(t, os.WriteFile(h.conf, []byte(body), 0o600))

@@ -1,0 +1,129 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+const registryPassword = "reg-Pa55-never-print-me"
+
+// A daemon signs with cosign (registry password from the environment, a
+// private key on disk) and through the signing server (a client key on
+// disk), logging at debug level. Neither the password nor any line of
+// either private key appears in its logs, in the argv of the processes it
+// spawns, or in the envelopes it publishes.
+func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
+	cosignBin := testenv.Cosign(t)
+	reg := testenv.StartRegistry(t, "robot", registryPassword)
+	dir := t.TempDir()
+
+	// cosign, wrapped so every invocation's argv is recorded.
+	argvLog := filepath.Join(dir, "argv.log")
+	wrapper := filepath.Join(dir, "cosign")
+	require.NoError(t, os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\nexec %s \"$@\"\n", argvLog, cosignBin)), 0o700))
+	gen := exec.Command(cosignBin, "generate-key-pair")
+	gen.Dir, gen.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=")
+	out, err := gen.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	var refs, digests []string
+	auth := remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: "robot", Password: registryPassword}))
+	for i := range 2 {
+		img, err := random.Image(128, 1)
+		require.NoError(t, err)
+		ref := fmt.Sprintf("%s/ns/app%d:v1", reg.Host, i)
+		tag, err := name.NewTag(ref, name.Insecure)
+		require.NoError(t, err)
+		require.NoError(t, remote.Write(tag, img, auth))
+		d, err := img.Digest()
+		require.NoError(t, err)
+		refs, digests = append(refs, ref), append(digests, d.String())
+	}
+
+	c := newCluster(t, clusterOptions{extra: fmt.Sprintf(`cosign_signer:
+  cosign_bin: %s
+  timeout: 1m0s
+  num_threads: 2
+  rekor_url: http://127.0.0.1:1
+  upload_tlog: false
+  allow_http_registry: true
+  registry_user: robot
+  retries: 1
+  env_variables:
+    COSIGN_PASSWORD: ""
+  key_aliases:
+    release: %s
+`, wrapper, filepath.Join(dir, "cosign.key"))})
+	r := c.startReplica("secrets", "PUBTOOLS_SIGN_COSIGN_SIGNER_REGISTRY_PASSWORD="+registryPassword, "PUBTOOLS_SIGN_LOG_LEVEL=debug")
+
+	cosignTask := worker.Task{Schema: worker.TaskSchema, TaskID: "secret-cosign", Signer: worker.SignerCosignContainer,
+		SigningKeys: []string{"release"}, References: refs, Digests: digests}
+	data, err := json.Marshal(cosignTask)
+	require.NoError(t, err)
+	_, err = c.js.Publish(context.Background(), "pubtools.sign.tasks.test", data, jetstream.WithMsgID(cosignTask.TaskID))
+	require.NoError(t, err)
+	ids := c.submit("secret-msg", 1, 2)
+	envs := c.exactlyOneCorrectEnvelopeEachOf(append(ids, cosignTask.TaskID), 2*time.Minute)
+	assert.Equal(t, "ok", envs[cosignTask.TaskID].SignerResult.Status, envs[cosignTask.TaskID].SignerResult.ErrorMessage)
+	require.NoError(t, r.kill(15))
+
+	logs, err := os.ReadFile(r.log)
+	require.NoError(t, err)
+	argv, err := os.ReadFile(argvLog)
+	require.NoError(t, err)
+	require.Contains(t, string(argv), "sign", "cosign ran through the wrapper")
+	places := map[string]string{"daemon log": string(logs), "cosign argv": string(argv)}
+	for id, e := range envs {
+		places["envelope "+id] = string(e.raw)
+	}
+	secrets := map[string]string{"registry password": registryPassword}
+	for what, path := range map[string]string{"cosign private key": filepath.Join(dir, "cosign.key"), "AMQP client key": c.broker.ClientCertKey} {
+		for i, line := range privateKeyLines(t, path) {
+			secrets[fmt.Sprintf("%s line %d", what, i)] = line
+		}
+	}
+	for where, text := range places {
+		for what, secret := range secrets {
+			assert.NotContains(t, text, secret, "%s leaks the %s", where, what)
+		}
+	}
+}
+
+// privateKeyLines are the body lines of the PEM private key blocks in path.
+func privateKeyLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var lines []string
+	inKey := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(line, "-----BEGIN") && strings.Contains(line, "PRIVATE KEY"):
+			inKey = true
+		case strings.HasPrefix(line, "-----END"):
+			inKey = false
+		case inKey && len(line) >= 16:
+			lines = append(lines, line)
+		}
+	}
+	require.NotEmpty(t, lines, "no private key in %s", path)
+	return lines
+}
