@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks the messaging path on this machine: starts the project's
 # RabbitMQ and the signing-server emulator (no artificial delay), then
-# prints a Markdown table (bench/msgbench). Loopback only; bounded.
+# prints Markdown tables (bench/msgbench, bench/cosignbench). Loopback
+# only; bounded.
+#
+#   bench/run.sh               every figure of the README's Performance table
+#   bench/run.sh soak [N]      only the soak: N (20000) tasks, 3 replicas
+#   bench/run.sh -- FLAGS      msgbench with FLAGS (see bin/msgbench -h)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -30,6 +35,11 @@ emu=$!
 trap 'kill $emu 2>/dev/null || true' EXIT
 sleep 1
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version | cut -d' ' -f3), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null)"
+if [ "${1:-}" = soak ]; then
+  bin/msgbench --config "$conf" --soak "${2:-20000}"
+  exit
+fi
+[ "${1:-}" = -- ] && shift
 bin/msgbench --config "$conf" "$@"
 echo
 scripts/cosign.sh

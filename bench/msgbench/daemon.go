@@ -27,6 +27,8 @@ type daemonRun struct {
 	replicas, refs, tasks int
 	sendTo                string // overrides topic_send_to (a black hole for the pending run)
 	waitEnvelopes         bool
+	// rate paces submission (tasks/s); 0 submits everything at once.
+	rate float64
 }
 
 type daemonResult struct {
@@ -37,6 +39,13 @@ type daemonResult struct {
 	peakRSSMiB    float64
 	pendingRSSMiB float64
 	startup       time.Duration
+	// duplicates are envelopes read twice for one task; stored is what
+	// the results stream holds (one per task when nothing is duplicated).
+	duplicates int
+	stored     uint64
+	// signings is pubtools_sign_tasks_total summed over replicas: more
+	// than the tasks when a task was signed twice (a redelivery).
+	signings float64
 }
 
 // runDaemon starts an embedded NATS server here and `replicas` serve
@@ -103,6 +112,9 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	submitted := make(map[string]time.Time, r.tasks)
 	start := time.Now()
 	for i := 0; i < r.tasks; i++ {
+		if r.rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / r.rate * float64(time.Second)))))
+		}
 		id := fmt.Sprintf("bench-%d-%d-%d", r.replicas, r.refs, i)
 		t := worker.Task{Schema: worker.TaskSchema, TaskID: id, Signer: worker.SignerMsgContainer, SigningKeys: []string{"0123456789ABCDEF"}}
 		for j := 0; j < r.refs; j++ {
@@ -128,6 +140,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		return res, nil
 	}
 	var lat []time.Duration
+	seen := make(map[string]bool, r.tasks)
 	for len(lat) < r.tasks {
 		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
 		if err != nil {
@@ -145,9 +158,25 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		if env.SignerResult.Status != "ok" {
 			return res, fmt.Errorf("task %s: %.200s", env.TaskID, m.Data())
 		}
-		lat = append(lat, time.Since(submitted[env.TaskID]))
+		if seen[env.TaskID] {
+			res.duplicates++
+			continue
+		}
+		seen[env.TaskID] = true
+		// Latency ends when the envelope was stored, whenever we read it.
+		stored := time.Now()
+		if md, err := m.Metadata(); err == nil {
+			stored = md.Timestamp
+		}
+		lat = append(lat, stored.Sub(submitted[env.TaskID]))
+		res.wall = max(res.wall, stored.Sub(start))
 	}
-	res.wall = time.Since(start)
+	if info, err := results.Info(context.Background()); err == nil {
+		res.stored = info.State.Msgs
+	}
+	for _, port := range ports {
+		res.signings += metricSum(port, "pubtools_sign_tasks_total{")
+	}
 	for _, p := range procs {
 		res.peakRSSMiB = max(res.peakRSSMiB, rssMiB(p.Process.Pid, "VmHWM"))
 	}
@@ -180,20 +209,7 @@ func waitReady(port int, within time.Duration) error {
 func pendingOf(ports []int) float64 {
 	total := 0.0
 	for _, port := range ports {
-		resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "pubtools_sign_pending_requests{") {
-				f := strings.Fields(line)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				total += v
-			}
-		}
-		resp.Body.Close()
+		total += metricSum(port, "pubtools_sign_pending_requests{")
 	}
 	return total
 }
@@ -229,6 +245,26 @@ func mustTemp() string {
 		panic(err)
 	}
 	return d
+}
+
+// metricSum adds up the samples of one replica's /metrics whose line
+// starts with prefix.
+func metricSum(port int, prefix string) float64 {
+	resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total
 }
 
 // startupResult is the daemon started the way the README's main job starts

@@ -35,7 +35,16 @@ func main() {
 	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
 	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
 	rows := flag.Bool("daemon-rows", true, "the daemon throughput rows (false: only start-up, idle and pending RSS)")
+	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
+	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
 	flag.Parse()
+	if *soakTasks > 0 {
+		if err := soak(*confPath, *bin, *soakTasks, *soakRate); err != nil {
+			fmt.Fprintln(os.Stderr, "msgbench soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*confPath, *bin, *sizes, *ceilingN, *daemon, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "msgbench:", err)
 		os.Exit(1)
@@ -74,9 +83,10 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	}
 	fmt.Printf("\n| daemon (submit → envelope) | tasks × refs | wall | tasks/s | requests/s | p50 | p99 | peak RSS/replica | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var idle daemonResult
-	scenarios := []daemonRun{{1, 1, 2000, "", true}, {3, 1, 2000, "", true}, {1, 100, 100, "", true}, {3, 100, 100, "", true}}
+	scenarios := []daemonRun{{replicas: 1, refs: 1, tasks: 2000, waitEnvelopes: true}, {replicas: 3, refs: 1, tasks: 2000, waitEnvelopes: true},
+		{replicas: 1, refs: 100, tasks: 100, waitEnvelopes: true}, {replicas: 3, refs: 100, tasks: 100, waitEnvelopes: true}}
 	if !rows {
-		scenarios = []daemonRun{{1, 1, 10, "", true}}
+		scenarios = []daemonRun{{replicas: 1, refs: 1, tasks: 10, waitEnvelopes: true}}
 	}
 	for _, d := range scenarios {
 		r, err := runDaemon(bin, confPath, d)
@@ -102,6 +112,27 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 		st.startup.Round(time.Millisecond), st.idleRSSMiB, st.idleAnon)
 	fmt.Printf("daemon start-up to ready against an external NATS: %s; RSS with 10,000 pending requests %.1f MiB\n",
 		idle.startup.Round(time.Millisecond), p.pendingRSSMiB)
+	return nil
+}
+
+// soak pushes n one-reference tasks through 3 replicas and reports
+// throughput, latency, memory and the envelope accounting: none lost, none
+// duplicated.
+func soak(confPath, bin string, n int, rate float64) error {
+	r, err := runDaemon(bin, confPath, daemonRun{replicas: 3, refs: 1, tasks: n, waitEnvelopes: true, rate: rate})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("| soak | value |\n|---|---:|\n")
+	fmt.Printf("| tasks submitted (1 reference each, 3 replicas) | %d at %.0f/s |\n", n, rate)
+	fmt.Printf("| wall | %s |\n| tasks/s | %.0f |\n| p50 / p99 task latency | %s / %s |\n",
+		r.wall.Round(time.Millisecond), r.tasksPerSec, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond))
+	fmt.Printf("| peak RSS per replica (highest) | %.1f MiB |\n", r.peakRSSMiB)
+	fmt.Printf("| envelopes: distinct tasks / stored / duplicates read | %d / %d / %d |\n", n, r.stored, r.duplicates)
+	fmt.Printf("| tasks lost | %d |\n| signings (tasks_total over replicas) | %.0f |\n", n-int(min(r.stored, uint64(n))), r.signings)
+	if r.stored != uint64(n) || r.duplicates != 0 {
+		return fmt.Errorf("envelope accounting is off: %d stored, %d duplicates for %d tasks", r.stored, r.duplicates, n)
+	}
 	return nil
 }
 
