@@ -29,28 +29,38 @@ type File struct {
 
 // MsgSigner is the msg_signer section: signing requests over AMQP 1.0.
 type MsgSigner struct {
-	// MessagingBrokers is a failover list of amqp:// or amqps:// URLs.
+	// MessagingBrokers is a failover list of amqp:// or amqps:// URLs
+	// (amqp://user:pass@host:port for SASL PLAIN). Required.
 	MessagingBrokers []string `yaml:"messaging_brokers" env:"MESSAGING_BROKERS"`
 	// MessagingCertKey is a PEM file holding the client key and certificate;
 	// its subject CN (else UID) is the request creator.
 	MessagingCertKey string `yaml:"messaging_cert_key" env:"MESSAGING_CERT_KEY"`
 	// MessagingCACert is the CA bundle that signs the brokers' certificates.
+	// Required with amqps:// brokers.
 	MessagingCACert string `yaml:"messaging_ca_cert" env:"MESSAGING_CA_CERT"`
-	// TopicSendTo is the request address, a Python str.format template.
+	// TopicSendTo is the request address, a Python str.format template over
+	// the signer's keys and the operation's fields ({env}, {creator},
+	// {task_id}, {worker_id}, ...); only plain {name} fields. Required.
 	TopicSendTo Template `yaml:"topic_send_to" env:"TOPIC_SEND_TO"`
-	// TopicListenTo is the reply address, templated like TopicSendTo.
+	// TopicListenTo is the reply address, templated like topic_send_to.
+	// For the daemon on RabbitMQ prefer a wildcard one receiver serves,
+	// e.g. /topic/robosignatory.{env}.client.{creator}.*. Required.
 	TopicListenTo Template `yaml:"topic_listen_to" env:"TOPIC_LISTEN_TO"`
-	// Environment is sent in the "environment" header.
+	// Environment is sent in the "environment" header ({env} in
+	// templates). Required.
 	Environment string `yaml:"environment" env:"ENVIRONMENT"`
-	// Service is sent in the "service" header.
+	// Service is sent in the "service" header. Required.
 	Service string `yaml:"service" env:"SERVICE"`
-	// Timeout is the receive inactivity timeout in seconds.
+	// Timeout is the receive inactivity timeout in seconds; every expected
+	// reply restarts it.
 	Timeout int `yaml:"timeout" env:"TIMEOUT"`
 	// Retries is how many timed-out receive rounds end a send cycle.
 	Retries int `yaml:"retries" env:"RETRIES"`
-	// SendRetries is how many send+receive cycles run before giving up.
+	// SendRetries is how many send+receive cycles run before giving up;
+	// unanswered requests are re-sent with the same request_id.
 	SendRetries int `yaml:"send_retries" env:"SEND_RETRIES"`
 	// MessageIDKey is the reply field (under "msg") holding the request_id.
+	// Required.
 	MessageIDKey string `yaml:"message_id_key" env:"MESSAGE_ID_KEY"`
 	// LogLevel is accepted for compatibility; --log-level and log.level rule.
 	LogLevel string `yaml:"log_level" env:"LOG_LEVEL"`
@@ -112,19 +122,22 @@ type CosignSigner struct {
 
 // Worker configures the daemon's task processing.
 type Worker struct {
-	// ID names this replica; it may appear in topic_listen_to as {worker_id}.
+	// ID names this replica (default hostname-pid); it may appear in
+	// topic_listen_to as {worker_id}.
 	ID string `yaml:"id" env:"ID"`
 	// Concurrency is the number of tasks in flight per replica.
 	Concurrency int `yaml:"concurrency" env:"CONCURRENCY"`
 	// ShutdownGrace is how long SIGTERM waits for in-flight tasks.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" env:"SHUTDOWN_GRACE"`
-	// MaxTaskBytes refuses larger task messages.
+	// MaxTaskBytes is the largest task message accepted; larger ones get
+	// an error envelope.
 	MaxTaskBytes int `yaml:"max_task_bytes" env:"MAX_TASK_BYTES"`
 }
 
 // NATS configures where tasks come from and results go to.
 type NATS struct {
-	// URL of the NATS servers; empty starts an embedded server.
+	// URL is the NATS server URL (several: comma separated); empty starts
+	// an embedded server.
 	URL string `yaml:"url" env:"URL"`
 	// EmbeddedListen is where the embedded server listens.
 	EmbeddedListen string `yaml:"embedded_listen" env:"EMBEDDED_LISTEN"`
@@ -132,10 +145,13 @@ type NATS struct {
 	DataDir string `yaml:"data_dir" env:"DATA_DIR"`
 	// CredsFile is a NATS credentials file.
 	CredsFile string `yaml:"creds_file" env:"CREDS_FILE"`
-	// TLSCert, TLSKey and TLSCA configure TLS to NATS (cert and key together).
+	// TLSCert is the client certificate for TLS to NATS; tls_key must be
+	// set with it (the daemon refuses one without the other).
 	TLSCert string `yaml:"tls_cert" env:"TLS_CERT"`
-	TLSKey  string `yaml:"tls_key" env:"TLS_KEY"`
-	TLSCA   string `yaml:"tls_ca" env:"TLS_CA"`
+	// TLSKey is the client certificate's key; tls_cert must be set with it.
+	TLSKey string `yaml:"tls_key" env:"TLS_KEY"`
+	// TLSCA is the CA bundle that signs the NATS servers' certificates.
+	TLSCA string `yaml:"tls_ca" env:"TLS_CA"`
 	// TasksStream is the work-queue stream tasks are published to.
 	TasksStream string `yaml:"tasks_stream" env:"TASKS_STREAM"`
 	// TasksSubject is the subject filter of the tasks stream.
@@ -157,14 +173,16 @@ type NATS struct {
 
 // HTTP configures the health and metrics endpoint.
 type HTTP struct {
-	// Listen is host:port for /healthz, /readyz and /metrics; "" turns it off.
+	// Listen is the host:port of /healthz, /readyz and /metrics; "" turns
+	// it off.
 	Listen string `yaml:"listen" env:"LISTEN"`
 }
 
 // Log configures logging.
 type Log struct {
-	// Level is debug, info, warning or error.
+	// Level is the log level: debug, info, warning or error.
 	Level string `yaml:"level" env:"LEVEL"`
-	// Format is auto (tint on a terminal, JSON otherwise), text or json.
+	// Format is the log format: auto (tint on a terminal, JSON otherwise),
+	// text or json.
 	Format string `yaml:"format" env:"FORMAT"`
 }

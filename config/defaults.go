@@ -51,6 +51,27 @@ func (m *MsgSigner) applyDefaults(given func(key string) bool) {
 	setDefault(given, "connect_timeout", &m.ConnectTimeout, 10*time.Second)
 }
 
+// applyDefaults fills the shared keys and chunk_size.
+func (b *MsgBatchSigner) applyDefaults(given func(key string) bool) {
+	b.MsgSigner.applyDefaults(given)
+	setDefault(given, "chunk_size", &b.ChunkSize, 100)
+}
+
+// ReferenceDefaults is Defaults with every signer section present at its
+// own defaults: what the generated configuration reference shows.
+func ReferenceDefaults() *File {
+	f := Defaults()
+	f.Worker.ID = "" // host-pid: computed at start
+	none := func(string) bool { return false }
+	f.MsgSigner = &MsgSigner{}
+	f.MsgSigner.applyDefaults(none)
+	f.MsgBatchSigner = &MsgBatchSigner{}
+	f.MsgBatchSigner.applyDefaults(none)
+	f.CosignSigner = &CosignSigner{}
+	f.CosignSigner.applyDefaults(none)
+	return f
+}
+
 func (c *CosignSigner) applyDefaults(given func(key string) bool) {
 	setDefault(given, "cosign_bin", &c.CosignBin, "/usr/bin/cosign")
 	setDefault(given, "timeout", &c.Timeout, "3m0s")

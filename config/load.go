@@ -109,7 +109,6 @@ func Parse(data []byte, path string, env envconfig.Lookuper) (*File, error) {
 	}
 	if f.MsgBatchSigner != nil {
 		f.MsgBatchSigner.applyDefaults(given("msg_batch_signer"))
-		setDefault(given("msg_batch_signer"), "chunk_size", &f.MsgBatchSigner.ChunkSize, 100)
 	}
 	if f.CosignSigner != nil {
 		f.CosignSigner.applyDefaults(given("cosign_signer"))

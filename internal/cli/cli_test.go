@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
 )
 
 func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
@@ -116,4 +118,11 @@ func TestCompletionAndVersion(t *testing.T) {
 	stdout, _, code = runCLI(t, "--version")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "go1.")
+}
+
+func TestConfigDocsPrintsTheGeneratedReference(t *testing.T) {
+	stdout, _, code := runCLI(t, "config", "docs")
+	require.Equal(t, 0, code)
+	assert.Equal(t, config.Reference, stdout)
+	assert.Contains(t, stdout, "`PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT`")
 }

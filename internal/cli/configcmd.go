@@ -11,7 +11,16 @@ import (
 )
 
 func newConfigCmd(io IO) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Check configuration files"}
+	cmd := &cobra.Command{Use: "config", Short: "Check configuration files and print the configuration reference"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "docs",
+		Short: "Print the configuration reference (Markdown): every key, its environment variable, type, default and meaning",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprint(cmd.OutOrStdout(), config.Reference)
+			return err
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a config file (with PUBTOOLS_SIGN_* overrides) and print what it resolves to, secrets masked",
