@@ -1,0 +1,47 @@
+package deploy
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The dashboard is valid JSON and every pubtools_sign_* series its panels
+// query is one the daemon exports (a renamed metric fails here, not on an
+// operator's screen).
+func TestDashboardQueriesExportedMetrics(t *testing.T) {
+	data, err := os.ReadFile("grafana/pubtools-sign.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &dash))
+	require.NotEmpty(t, dash.Panels)
+
+	var sources strings.Builder
+	for _, f := range []string{"../worker/metrics.go", "../internal/cli/serve.go"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		sources.Write(b)
+	}
+	metric := regexp.MustCompile(`pubtools_sign_[a-z_]+`)
+	for _, p := range dash.Panels {
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, target := range p.Targets {
+			for _, name := range metric.FindAllString(target.Expr, -1) {
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					name = strings.TrimSuffix(name, suffix)
+				}
+				assert.Contains(t, sources.String(), `"`+name+`"`, "panel %q queries %s, which the daemon does not export", p.Title, name)
+			}
+		}
+	}
+}
