@@ -117,8 +117,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		it.Drain()
 	}()
 	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "consumer", w.cfg.NATS.Consumer, "concurrency", cap(w.slots))
+take:
 	for {
-		w.slots <- struct{}{}
+		// A free slot first, unless shutdown comes first: with every slot
+		// busy a replica must still notice SIGTERM.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			break take
+		}
 		msg, err := it.Next()
 		if err != nil {
 			<-w.slots
@@ -140,6 +147,22 @@ func (w *Worker) Run(ctx context.Context) error {
 			defer func() { <-w.slots }()
 			w.handleJetStream(work, msg)
 		}()
+	}
+	// Tasks fetched but never started go back at once, not after ack_wait.
+	handedBack := make(chan struct{})
+	go func() {
+		defer close(handedBack)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				return
+			}
+			_ = msg.Nak()
+		}
+	}()
+	select {
+	case <-handedBack:
+	case <-time.After(2 * time.Second):
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -177,6 +177,32 @@ func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
 	assert.Equal(t, "ok", envs[0].SignerResult.Status)
 }
 
+// Every slot busy with a slow task and more tasks queued: SIGTERM still
+// ends the replica within the grace, and everything comes back. (Run used
+// to wait for a free slot before it looked at the shutdown.)
+func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
+	s := newStack(t, emulator.Faults{Delay: 3 * time.Second})
+	full := s.startReplica("full", func(c *config.File) {
+		c.Worker.Concurrency = 2
+		c.Worker.ShutdownGrace = 300 * time.Millisecond
+	})
+	for i := range 6 {
+		s.submit(task(fmt.Sprintf("busy-%d", i), 1))
+	}
+	require.Eventually(t, func() bool { return s.emu.Stats().Requests >= 2 }, 10*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	full.stop()
+	assert.Less(t, time.Since(start), 2*time.Second, "grace bounds the shutdown")
+
+	s.startReplica("taker", nil)
+	envs := s.envelopes(6, 30*time.Second)
+	require.Len(t, envs, 6)
+	for _, e := range envs {
+		assert.Equal(t, "taker", e.WorkerID)
+		assert.Equal(t, "ok", e.SignerResult.Status)
+	}
+}
+
 func TestAStoredEnvelopeIsNotSignedTwice(t *testing.T) {
 	s := newStack(t, emulator.Faults{})
 	// An envelope published by a replica that died before acking.

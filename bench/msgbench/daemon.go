@@ -68,7 +68,11 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	for i := 0; i < r.replicas; i++ {
 		port := freePort()
 		ports = append(ports, port)
-		cmd := exec.Command(bin, "serve", "--config-file", confPath)
+		args := []string{"serve", "--config-file", confPath}
+		if serveArgs != "" {
+			args = append(args, strings.Fields(strings.ReplaceAll(serveArgs, "{i}", strconv.Itoa(i)))...)
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "PUBTOOLS_SIGN_NATS_URL="+emb.URL, fmt.Sprintf("PUBTOOLS_SIGN_HTTP_LISTEN=127.0.0.1:%d", port),
 			fmt.Sprintf("PUBTOOLS_SIGN_WORKER_ID=bench-%d", i), "PUBTOOLS_SIGN_LOG_LEVEL=warning", "PUBTOOLS_SIGN_LOG_FORMAT=json",
 			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", "PUBTOOLS_SIGN_WORKER_CONCURRENCY=64",

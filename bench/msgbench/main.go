@@ -28,6 +28,9 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 )
 
+// serveArgs are appended to every serve command line.
+var serveArgs string
+
 func main() {
 	confPath := flag.String("config", "", "config file with a msg_signer section")
 	bin := flag.String("bin", "bin/pubtools-sign", "pubtools-sign binary")
@@ -35,6 +38,7 @@ func main() {
 	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
 	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
 	rows := flag.Bool("daemon-rows", true, "the daemon throughput rows (false: only start-up, idle and pending RSS)")
+	flag.StringVar(&serveArgs, "serve-args", "", "extra arguments for every serve process (e.g. --cpu-profile=/tmp/serve.prof)")
 	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
 	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
 	flag.Parse()
@@ -61,12 +65,20 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	if err != nil {
 		return err
 	}
-	ceiling, err := rawCeiling(sc, creator, ceilingN)
-	if err != nil {
-		return fmt.Errorf("ceiling: %w", err)
+	// Best of three: the first run also pays for the broker creating the
+	// topic's queue, and a busy neighbour can slow any one run.
+	var ceiling measure
+	for range 3 {
+		m, err := rawCeiling(sc, creator, ceilingN)
+		if err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+		if m.rate > ceiling.rate {
+			ceiling = m
+		}
 	}
 	fmt.Printf("| path | requests | wall | requests/s | peak RSS | peak private (RssAnon) | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| raw go-amqp request/reply (ceiling) | %d | %s | %.0f | - | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
+	fmt.Printf("| raw go-amqp request/reply (ceiling, best of 3) | %d | %s | %.0f | - | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {

@@ -95,7 +95,11 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		log.Info("embedded NATS server started", "url", url, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
 	}
 	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID,
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS connection lost; reconnecting", "error", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own close at shutdown
+				log.Warn("NATS connection lost; reconnecting", "error", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
 	if err != nil {
 		return usageOrFailure(err)
