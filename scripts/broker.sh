@@ -153,7 +153,10 @@ up() {
   (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- &
   local launched=$! i
   for i in $(seq 1 240); do
-    if amqp10_answers; then write_env; log "ready after $((i / 4))s"; return 0; fi
+    if amqp10_answers; then
+      expire_orphan_queues
+      write_env; log "ready after $((i / 4))s"; return 0
+    fi
     # The pid file comes late in the boot; the launched process tells sooner.
     if ! kill -0 "$launched" 2>/dev/null && ! node_alive; then break; fi
     sleep 0.25
@@ -161,6 +164,15 @@ up() {
   log "did not accept AMQP 1.0; last log lines:"
   grep -v '^\s*$' "$dir/log/console.log" | grep -m 20 -i 'error\|invalid\|failed' >&2 || tail -n 20 "$dir/log/console.log" >&2
   return 1
+}
+
+# expire_orphan_queues: the AMQP 1.0 plugin backs each /topic/ receiver
+# with a server-named queue (amq.gen-*) that outlives a link whose detach
+# it never completed, collecting copies of every matching message forever.
+# Production brokers need the same policy (see README, Operating it).
+expire_orphan_queues() {
+  "$rmq_bin/rabbitmqctl" -n "$node" set_policy --apply-to queues amqp10-orphan-queues '^amq\.gen-' '{"expires": 60000}' >/dev/null 2>&1 ||
+    log "warning: could not set the amq.gen-* expiry policy"
 }
 
 down() {

@@ -1,49 +1,26 @@
 package worker
 
 import (
-	"bufio"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// corpus reads testdata/bad/<kind>/WANT: each line names a file of the
-// corpus and what its error must mention.
-func corpus(t *testing.T, kind string) map[string]string {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "bad", kind)
-	f, err := os.Open(filepath.Join(dir, "WANT"))
-	require.NoError(t, err)
-	defer f.Close()
-	want := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, w, ok := strings.Cut(line, "\t")
-		require.True(t, ok, "WANT line %q", line)
-		want[name] = w
-	}
-	require.NoError(t, sc.Err())
-	return want
-}
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
+)
 
 // Every malformed task of the corpus is refused with an error naming what
 // is wrong; none panics, none is accepted.
 func TestMalformedTaskCorpusIsRefusedByField(t *testing.T) {
-	for name, want := range corpus(t, "tasks") {
-		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join("..", "testdata", "bad", "tasks", name+".json"))
+	for _, c := range testenv.BadInputs(t, "tasks", ".json") {
+		t.Run(c.Name, func(t *testing.T) {
+			data, err := os.ReadFile(c.Path)
 			require.NoError(t, err)
 			_, err = DecodeTask(data, 1<<20)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), want)
+			assert.Contains(t, err.Error(), c.Want)
 		})
 	}
 }

@@ -28,8 +28,9 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 )
 
-// serveArgs are appended to every serve command line.
-var serveArgs string
+// serveArgs are appended to every serve command line; only selects daemon
+// rows.
+var serveArgs, only string
 
 func main() {
 	confPath := flag.String("config", "", "config file with a msg_signer section")
@@ -38,6 +39,7 @@ func main() {
 	ceilingN := flag.Int("ceiling", 10000, "requests for the raw go-amqp ceiling")
 	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
 	rows := flag.Bool("daemon-rows", true, "the daemon throughput rows (false: only start-up, idle and pending RSS)")
+	flag.StringVar(&only, "only", "", "daemon rows to run, e.g. 1x100x100,3x2000x1 (replicas x tasks x refs); skips the pending and start-up runs")
 	flag.StringVar(&serveArgs, "serve-args", "", "extra arguments for every serve process (e.g. --cpu-profile=/tmp/serve.prof)")
 	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
 	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
@@ -80,6 +82,9 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	fmt.Printf("| path | requests | wall | requests/s | peak RSS | peak private (RssAnon) | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	fmt.Printf("| raw go-amqp request/reply (ceiling, best of 3) | %d | %s | %.0f | - | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
 	for _, s := range strings.Split(sizes, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
 			return err
@@ -100,6 +105,17 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	if !rows {
 		scenarios = []daemonRun{{replicas: 1, refs: 1, tasks: 10, waitEnvelopes: true}}
 	}
+	if only != "" {
+		scenarios = nil
+		for _, spec := range strings.Split(only, ",") {
+			var d daemonRun
+			if _, err := fmt.Sscanf(spec, "%dx%dx%d", &d.replicas, &d.tasks, &d.refs); err != nil {
+				return fmt.Errorf("--only %q: want REPLICASxTASKSxREFS", spec)
+			}
+			d.waitEnvelopes = true
+			scenarios = append(scenarios, d)
+		}
+	}
 	for _, d := range scenarios {
 		r, err := runDaemon(bin, confPath, d)
 		if err != nil {
@@ -111,6 +127,9 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 		fmt.Printf("| %d replica(s) | %d × %d | %s | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% |\n", d.replicas, d.tasks, d.refs,
 			r.wall.Round(time.Millisecond), r.tasksPerSec, r.reqPerSec, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
 			r.peakRSSMiB, 100*r.reqPerSec/ceiling.rate)
+	}
+	if only != "" {
+		return nil
 	}
 	p, err := runDaemon(bin, confPath, daemonRun{replicas: 1, refs: 100, tasks: 100, sendTo: "/topic/pubtools-bench.blackhole"})
 	if err != nil {
