@@ -75,7 +75,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "PUBTOOLS_SIGN_NATS_URL="+emb.URL, fmt.Sprintf("PUBTOOLS_SIGN_HTTP_LISTEN=127.0.0.1:%d", port),
 			fmt.Sprintf("PUBTOOLS_SIGN_WORKER_ID=bench-%d", i), "PUBTOOLS_SIGN_LOG_LEVEL=warning", "PUBTOOLS_SIGN_LOG_FORMAT=json",
-			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", "PUBTOOLS_SIGN_WORKER_CONCURRENCY=64",
+			"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=120", fmt.Sprintf("PUBTOOLS_SIGN_WORKER_CONCURRENCY=%d", concurrency),
 			// One receiver for every task of this creator: the RabbitMQ
 			// topic binding "*" matches the task id the server appends.
 			"PUBTOOLS_SIGN_MSG_SIGNER_TOPIC_LISTEN_TO=/topic/robosignatory.{env}.client.{creator}.*")

@@ -29,8 +29,11 @@ import (
 )
 
 // serveArgs are appended to every serve command line; only selects daemon
-// rows.
-var serveArgs, only string
+// rows; concurrency is worker.concurrency of every replica.
+var (
+	serveArgs, only string
+	concurrency     int
+)
 
 func main() {
 	confPath := flag.String("config", "", "config file with a msg_signer section")
@@ -40,6 +43,7 @@ func main() {
 	daemon := flag.Bool("daemon", true, "also measure the daemon end to end")
 	rows := flag.Bool("daemon-rows", true, "the daemon throughput rows (false: only start-up, idle and pending RSS)")
 	flag.StringVar(&only, "only", "", "daemon rows to run, e.g. 1x100x100,3x2000x1 (replicas x tasks x refs); skips the pending and start-up runs")
+	flag.IntVar(&concurrency, "concurrency", 64, "worker.concurrency of every replica")
 	flag.StringVar(&serveArgs, "serve-args", "", "extra arguments for every serve process (e.g. --cpu-profile=/tmp/serve.prof)")
 	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
 	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
@@ -79,8 +83,8 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 			ceiling = m
 		}
 	}
-	fmt.Printf("| path | requests | wall | requests/s | peak RSS | peak private (RssAnon) | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| raw go-amqp request/reply (ceiling, best of 3) | %d | %s | %.0f | - | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
+	fmt.Printf("| path (best of 3) | requests | wall | requests/s | peak RSS | peak private (RssAnon) | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| raw go-amqp request/reply (ceiling) | %d | %s | %.0f | - | - | 100%% |\n", ceilingN, ceiling.wall.Round(time.Millisecond), ceiling.rate)
 	for _, s := range strings.Split(sizes, ",") {
 		if strings.TrimSpace(s) == "" {
 			continue
@@ -89,9 +93,17 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 		if err != nil {
 			return err
 		}
-		r, err := runCLI(bin, confPath, n)
-		if err != nil {
-			return fmt.Errorf("CLI with %d references: %w", n, err)
+		// Best of three, like the ceiling: on two shared cores one run can
+		// lose a second to a neighbour.
+		var r measure
+		for range 3 {
+			m, err := runCLI(bin, confPath, n)
+			if err != nil {
+				return fmt.Errorf("CLI with %d references: %w", n, err)
+			}
+			if r.wall == 0 || m.wall < r.wall {
+				r = m
+			}
 		}
 		fmt.Printf("| msg-container-sign CLI | %d | %s | %.0f | %.1f MiB | %.1f MiB | %.0f%% |\n", n, r.wall.Round(time.Millisecond), r.rate, r.rssMiB, r.anonMiB, 100*r.rate/ceiling.rate)
 	}
@@ -242,9 +254,16 @@ func rawCeiling(sc *config.MsgSigner, creator string, n int) (measure, error) {
 			"request_id": uuid.NewString(), "created": msg.Created(time.Now()), "requested_by": creator,
 			"repo": "ns/app", "pub_task_id": task, "manifest_digest": fmt.Sprintf("sha256:%064x", i),
 		})
+		// The same message shape as the signer's (headers, TTL, body), so
+		// the broker and the emulator do the same work per request.
 		to := sendAddr
-		r, err := sender.SendWithReceipt(ctx, &goamqp.Message{Properties: &goamqp.MessageProperties{To: &to},
-			ApplicationProperties: map[string]any{"mtype": "container_signature"}, Value: string(body)}, nil)
+		digest := fmt.Sprintf("sha256:%064x", i)
+		r, err := sender.SendWithReceipt(ctx, &goamqp.Message{
+			Header:     &goamqp.MessageHeader{TTL: time.Duration(sc.Timeout*sc.Retries) * time.Second},
+			Properties: &goamqp.MessageProperties{To: &to},
+			ApplicationProperties: map[string]any{"service": sc.Service, "environment": sc.Environment, "owner_id": creator,
+				"mtype": "container_signature", "source": "metadata", "pub_task_id": task, "manifest_digest": digest},
+			Value: string(body)}, nil)
 		if err != nil {
 			return measure{}, err
 		}
