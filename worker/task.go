@@ -6,7 +6,9 @@ package worker
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +49,15 @@ type Task struct {
 	Requester string   `json:"requester,omitempty"`
 	// ReplyTo is the subject of the envelope (default results_prefix.task_id).
 	ReplyTo string `json:"reply_to,omitempty"`
+}
+
+// TaskMsgID is the Nats-Msg-Id a task should be published with: its id
+// and a digest of its bytes. The same task published twice is
+// deduplicated by JetStream; a corrected task under the id of a refused
+// one is not.
+func TaskMsgID(taskID string, data []byte) string {
+	sum := sha256.Sum256(data)
+	return taskID + ":" + hex.EncodeToString(sum[:8])
 }
 
 // TaskError is a task that cannot be run: the envelope names the field.

@@ -30,7 +30,8 @@ func newSubmit(io IO) *cobra.Command {
 		Use:   "submit",
 		Short: "Publish a signing task to the daemon's queue (and optionally wait for its envelope)",
 		Long: "Publishes a pubtools-sign.task.v1 task built from flags (or read from --file) to the tasks stream, with\n" +
-			"Nats-Msg-Id = task id, and prints the task id. With --wait it prints the result envelope and exits 1 unless\n" +
+			"Nats-Msg-Id = task id + a digest of the task, and prints the task id. A task id that already has an envelope is\n" +
+			"not submitted again (its envelope is the answer). With --wait it prints the result envelope and exits 1 unless\n" +
 			"every signature succeeded. The NATS URL comes from --nats-url, PUBTOOLS_SIGN_NATS_URL, the config file, or\n" +
 			defaultNATSURL + " (where `serve` starts its embedded server).",
 		Args: cobra.NoArgs,
@@ -98,17 +99,32 @@ func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, da
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
 	resultSubject := firstNonEmpty(t.ReplyTo, cfg.NATS.ResultsPrefix+"."+t.TaskID)
+	// A task id that already has an envelope (not a refusal) is done: the
+	// daemon would not sign it again, so there is nothing to wait for.
+	if stored, err := results.GetLastMsgForSubject(ctx, resultSubject); err == nil && stored.Header.Get(worker.OutcomeHeader) != "invalid" {
+		fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
+		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: task %s already has an envelope; not submitted again\n", t.TaskID)
+		if !wait {
+			return nil
+		}
+		return printEnvelope(cmd, stored.Data)
+	}
 	var envelopes jetstream.Consumer
 	if wait { // subscribe before publishing so the envelope cannot slip by
-		envelopes, err = results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{resultSubject}})
+		envelopes, err = results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{resultSubject}, DeliverPolicy: jetstream.DeliverNewPolicy})
 		if err != nil {
 			return &exitError{code: ExitFailed, msg: fmt.Sprintf("watch %s: %v", resultSubject, err)}
 		}
 	}
 	hdr := nats.Header{}
-	hdr.Set(jetstream.MsgIDHeader, t.TaskID)
-	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: taskSubject(&cfg.NATS, t.Signer), Data: data, Header: hdr}); err != nil {
+	hdr.Set(jetstream.MsgIDHeader, worker.TaskMsgID(t.TaskID, data))
+	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: taskSubject(&cfg.NATS, t.Signer), Data: data, Header: hdr})
+	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("publish task: %v", err)}
+	}
+	if ack.Duplicate {
+		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: the same task %s was submitted moments ago; waiting for that one\n", t.TaskID)
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
 	if !wait {
@@ -118,12 +134,18 @@ func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, da
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), string(m.Data()))
+	return printEnvelope(cmd, m.Data())
+}
+
+// printEnvelope prints an envelope; the exit is 1 unless it says every
+// signature succeeded.
+func printEnvelope(cmd *cobra.Command, data []byte) error {
+	fmt.Fprintln(cmd.OutOrStdout(), string(data))
 	var env struct {
 		SignerResult struct{ Status string } `json:"signer_result"`
 		Failed       bool                    `json:"failed"`
 	}
-	if json.Unmarshal(m.Data(), &env) != nil || env.SignerResult.Status != "ok" || env.Failed {
+	if json.Unmarshal(data, &env) != nil || env.SignerResult.Status != "ok" || env.Failed {
 		return errFailed
 	}
 	return nil
