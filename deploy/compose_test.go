@@ -4,6 +4,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,4 +47,26 @@ func TestComposeFilesAreValid(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "nats://nats:4222", cfg.NATS.URL)
 	require.NotNil(t, cfg.MsgSigner)
+
+	// The broker boots with the definitions: the user the workers connect
+	// as, and the policy expiring orphaned AMQP 1.0 topic queues.
+	conf, err := os.ReadFile(filepath.Join("compose", "rabbitmq.conf"))
+	require.NoError(t, err)
+	assert.Contains(t, string(conf), "load_definitions = /etc/rabbitmq/definitions.json")
+	data, err := os.ReadFile(filepath.Join("compose", "definitions.json"))
+	require.NoError(t, err)
+	var defs struct {
+		Users    []struct{ Name string }
+		Policies []struct {
+			Pattern    string
+			ApplyTo    string         `json:"apply-to"`
+			Definition map[string]any `json:"definition"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &defs))
+	require.Len(t, defs.Users, 1)
+	require.Len(t, defs.Policies, 1)
+	assert.Equal(t, `^amq\.gen-`, defs.Policies[0].Pattern)
+	assert.Equal(t, "queues", defs.Policies[0].ApplyTo)
+	assert.Contains(t, defs.Policies[0].Definition, "expires")
 }
