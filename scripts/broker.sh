@@ -126,6 +126,11 @@ amqp10_answers() {
   [ "$reply" = "414d515003010000" ]
 }
 
+# port_listening: something accepts connections on the AMQP port.
+port_listening() {
+  timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$amqp_port" 2>/dev/null
+}
+
 write_env() {
   cat >"$dir/broker.env" <<EOF
 AMQP_URL=amqp://127.0.0.1:$amqp_port
@@ -149,6 +154,8 @@ up() {
     write_env; log "already up on 127.0.0.1:$amqp_port"; return 0
   fi
   rmq_env
+  # A node that was just stopped may still hold the listener for a moment.
+  for _ in $(seq 1 120); do port_listening || break; sleep 0.25; done
   log "starting node $node (amqp 127.0.0.1:$amqp_port, amqps 127.0.0.1:$amqps_port)"
   (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- &
   local launched=$! i
@@ -178,8 +185,17 @@ expire_orphan_queues() {
 down() {
   rmq_env
   if node_alive; then
-    "$rmq_bin/rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || kill "$(cat "$dir/rabbitmq.pid")" || true
-    for _ in $(seq 1 40); do node_alive || break; sleep 0.25; done
+    local pid
+    pid=$(cat "$dir/rabbitmq.pid")
+    "$rmq_bin/rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || kill "$pid" || true
+    # A loaded machine (CI runs packages in parallel) can take a while;
+    # never report "stopped" while the node still holds its ports.
+    for _ in $(seq 1 240); do node_alive || break; sleep 0.25; done
+    if node_alive; then
+      log "node did not stop within 60s; killing it"
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
     rm -f "$dir/rabbitmq.pid"
     log "stopped"
   else

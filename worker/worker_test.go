@@ -104,19 +104,23 @@ func TestWorkerKeepsServingThroughTheBadTaskCorpus(t *testing.T) {
 	}
 	fixed := task("t1", 1) // the corpus's bad tasks mostly claim id t1
 	s.submit(fixed)
-	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(r.metrics.Tasks.WithLabelValues("msg-container", "ok")) == 1
-	}, 30*time.Second, 50*time.Millisecond, "the corrected t1 is signed")
-	invalid := 0.0
-	for _, signer := range []string{"invalid", "msg-container", "msg-clear", "msg-blob"} {
-		invalid += testutil.ToFloat64(r.metrics.Tasks.WithLabelValues(signer, "invalid"))
+	// Tasks run concurrently: wait for all of them, in any order.
+	invalid := func() float64 {
+		n := 0.0
+		for _, signer := range []string{"invalid", "msg-container", "msg-clear", "msg-blob"} {
+			n += testutil.ToFloat64(r.metrics.Tasks.WithLabelValues(signer, "invalid"))
+		}
+		return n
 	}
-	assert.Equal(t, float64(len(files)), invalid, "every corpus task refused")
+	signed := func() float64 { return testutil.ToFloat64(r.metrics.Tasks.WithLabelValues("msg-container", "ok")) }
+	require.Eventually(t, func() bool { return invalid() == float64(len(files)) && signed() == 1 }, 30*time.Second, 50*time.Millisecond,
+		"every corpus task refused and the corrected t1 signed")
 	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
 	require.NoError(t, err)
-	info, err := cons.Info(context.Background())
-	require.NoError(t, err)
-	assert.Zero(t, info.NumAckPending+int(info.NumPending), "nothing left to redeliver")
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 50*time.Millisecond, "nothing left to redeliver")
 }
 
 func TestRequestReplyThroughTheMicroService(t *testing.T) {
