@@ -1,0 +1,120 @@
+package msg
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/broker"
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+	"github.com/release-engineering/pubtools-sign-go/signers"
+)
+
+// prepared is what every operation turns into before the exchange: how
+// many requests it makes and how to compose request i. Bodies are encoded
+// when sent (see outgoing).
+type prepared struct {
+	signer  *Signer
+	creator string
+	values  map[string]string
+	address string // topic_send_to, formatted
+	trace   signers.Trace
+	n       int
+	// compose returns request i's type, its body up to the extra
+	// attributes, and the extra attributes (also sent as headers).
+	compose func(i int, id, created string) (typ RequestType, body, extra pyjson.Object)
+	ids     []string
+	created []string // set when first sent; a re-send keeps it
+}
+
+// newPrepared resolves the creator, the template values and the send
+// address of an operation.
+func (s *Signer) newPrepared(ctx context.Context, requester string, op opFields) (*prepared, error) {
+	creator := requester
+	if creator == "" {
+		creator = s.opts.Creator
+	}
+	if creator == "" {
+		return nil, ErrNoRequester
+	}
+	p := &prepared{signer: s, creator: creator, values: s.templateValues(creator, op), trace: signers.TraceFrom(ctx)}
+	address, err := s.cfg.TopicSendTo.Format(p.values)
+	if err != nil {
+		return nil, &signers.InputError{Field: "topic_send_to", Problem: err.Error()}
+	}
+	p.address = address
+	return p, nil
+}
+
+// plan fixes the number of requests and how each is composed, and gives
+// every request its id.
+func (p *prepared) plan(n int, compose func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object)) {
+	p.n, p.compose = n, compose
+	p.ids = make([]string, n)
+	for i := range p.ids {
+		p.ids[i] = p.signer.opts.NewID()
+	}
+	p.created = make([]string, n)
+}
+
+// Len implements outgoing.
+func (p *prepared) Len() int { return p.n }
+
+// ID implements outgoing.
+func (p *prepared) ID(i int) string { return p.ids[i] }
+
+// Build implements outgoing: the request as the Python tool builds it,
+// body keys in its order, then the extra attributes, which also go into
+// the headers.
+func (p *prepared) Build(i int) *broker.Request {
+	if p.created[i] == "" {
+		p.created[i] = Created(p.signer.opts.Now())
+	}
+	id := p.ids[i]
+	typ, body, extra := p.compose(i, id, p.created[i])
+	for _, m := range extra {
+		body = body.Set(m.Key, m.Value)
+	}
+	text, err := pyjson.Marshal(body)
+	if err != nil { // bodies hold only strings, lists and objects of them
+		panic(fmt.Sprintf("encode request %s: %v", id, err))
+	}
+	cfg := p.signer.cfg
+	headers := map[string]any{
+		"service":     cfg.Service,
+		"environment": cfg.Environment,
+		"owner_id":    p.creator,
+		"mtype":       string(typ),
+		"source":      "metadata",
+	}
+	for _, m := range extra {
+		headers[m.Key] = m.Value
+	}
+	if p.trace.Parent != "" {
+		headers["traceparent"] = p.trace.Parent
+		if p.trace.State != "" {
+			headers["tracestate"] = p.trace.State
+		}
+	}
+	return &broker.Request{
+		ID: id, Address: p.address, Body: text, Headers: headers,
+		TTL: time.Duration(cfg.Timeout*cfg.Retries) * time.Second,
+	}
+}
+
+// signingBody is the body of a single-signature request (everything but
+// batch), keys in the Python tool's order.
+func signingBody(typ RequestType, data any, key, keyName, id, created, creator, repo string) pyjson.Object {
+	body := pyjson.Object{
+		{Key: "sig_key_id", Value: keyID(key)},
+		{Key: typ.dataAttribute(), Value: data},
+		{Key: "request_id", Value: id},
+		{Key: "created", Value: created},
+		{Key: "requested_by", Value: creator},
+		{Key: "repo", Value: repo},
+	}
+	if keyName != "" {
+		body = body.Set("sig_keyname", keyName)
+	}
+	return body
+}
