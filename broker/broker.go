@@ -50,6 +50,9 @@ type Reply struct {
 	Properties map[string]any
 	// HasErrors is true when body["msg"]["errors"] is a non-empty list.
 	HasErrors bool
+	// Index is the request's position among the ids registered with it
+	// (PendingRequests.Add), set when the reply is resolved.
+	Index int
 }
 
 // Bus is a connection to the signing server's message broker, shared by

@@ -7,21 +7,28 @@ import "sync"
 // so a reply is routed to its operation whichever receiver got it.
 type PendingRequests struct {
 	mu      sync.Mutex
-	waiting map[string]chan<- Reply
+	waiting map[string]waiter
+}
+
+// waiter is where one pending request's reply goes.
+type waiter struct {
+	ch    chan<- *Reply
+	index int // the request's position in its Add call
 }
 
 // NewPendingRequests returns an empty map.
 func NewPendingRequests() *PendingRequests {
-	return &PendingRequests{waiting: make(map[string]chan<- Reply)}
+	return &PendingRequests{waiting: make(map[string]waiter)}
 }
 
-// Add registers ids; their replies go to ch. ch must have room for one
-// reply per id: Resolve never blocks the receiver that calls it.
-func (p *PendingRequests) Add(ch chan<- Reply, ids ...string) {
+// Add registers ids; the reply to ids[i] goes to ch with Index i. ch must
+// have room for one reply per id: Resolve never blocks the receiver that
+// calls it.
+func (p *PendingRequests) Add(ch chan<- *Reply, ids ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, id := range ids {
-		p.waiting[id] = ch
+	for i, id := range ids {
+		p.waiting[id] = waiter{ch: ch, index: i}
 	}
 }
 
@@ -36,9 +43,9 @@ func (p *PendingRequests) Remove(ids ...string) {
 
 // Resolve hands r to the operation waiting for it and forgets its id, so a
 // duplicate reply is unknown. It reports whether anyone was waiting.
-func (p *PendingRequests) Resolve(r Reply) bool {
+func (p *PendingRequests) Resolve(r *Reply) bool {
 	p.mu.Lock()
-	ch, ok := p.waiting[r.RequestID]
+	w, ok := p.waiting[r.RequestID]
 	if ok {
 		delete(p.waiting, r.RequestID)
 	}
@@ -46,8 +53,9 @@ func (p *PendingRequests) Resolve(r Reply) bool {
 	if !ok {
 		return false
 	}
+	r.Index = w.index
 	select {
-	case ch <- r:
+	case w.ch <- r:
 		return true
 	default:
 		// Cannot happen while callers size ch as Add asks; never block a

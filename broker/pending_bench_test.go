@@ -27,14 +27,14 @@ func BenchmarkPendingRequests100k(b *testing.B) {
 		}
 		b.StartTimer()
 		p := NewPendingRequests()
-		chans := make([]chan Reply, n/perOp)
+		chans := make([]chan *Reply, n/perOp)
 		for op := range chans {
-			chans[op] = make(chan Reply, perOp)
+			chans[op] = make(chan *Reply, perOp)
 			p.Add(chans[op], ids[op*perOp:(op+1)*perOp]...)
 		}
 		heapMiB = float64(heapInUse()-before) / (1 << 20)
 		for _, id := range ids {
-			p.Resolve(Reply{RequestID: id})
+			p.Resolve(&Reply{RequestID: id})
 		}
 		if p.Len() != 0 {
 			b.Fatal("requests left pending")
@@ -50,11 +50,11 @@ func BenchmarkPendingRequestsContended(b *testing.B) {
 	var worker atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		prefix := strconv.FormatInt(worker.Add(1), 10) + "-"
-		ch := make(chan Reply, 1)
+		ch := make(chan *Reply, 1)
 		for n := 0; pb.Next(); n++ {
 			id := prefix + strconv.Itoa(n)
 			p.Add(ch, id)
-			p.Resolve(Reply{RequestID: id})
+			p.Resolve(&Reply{RequestID: id})
 			<-ch
 		}
 	})

@@ -77,7 +77,7 @@ func (r *ReplyRouter) Route(address string, body []byte, props map[string]any) {
 		r.log.Debug("ignored malformed reply", "address", address, "error", err, "size", len(body))
 		return
 	}
-	if !r.pending.Resolve(reply) {
+	if !r.pending.Resolve(&reply) {
 		r.unknown.Add(1)
 		r.log.Debug("ignored reply for no pending request", "address", address, "request_id", reply.RequestID)
 		return

@@ -16,7 +16,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func TestRouterMatchesByMessageIDKeyAndIgnoresTheRest(t *testing.T) {
 	pending := NewPendingRequests()
 	router := NewReplyRouter("request_id", pending, quietLog())
-	ch := make(chan Reply, 2)
+	ch := make(chan *Reply, 2)
 	pending.Add(ch, "r-1", "r-2")
 
 	router.Route("a", []byte(`{"msg": {"request_id": "r-1", "errors": [], "signed_claim": "x"}}`), map[string]any{"h": "v"})
@@ -29,10 +29,12 @@ func TestRouterMatchesByMessageIDKeyAndIgnoresTheRest(t *testing.T) {
 
 	first := <-ch
 	assert.Equal(t, "r-1", first.RequestID)
+	assert.Equal(t, 0, first.Index, "its position in Add")
 	assert.False(t, first.HasErrors)
 	assert.Equal(t, "v", first.Properties["h"])
 	second := <-ch
 	assert.True(t, second.HasErrors)
+	assert.Equal(t, 1, second.Index)
 	assert.Equal(t, RouterStats{Matched: 2, Unknown: 2, Malformed: 3}, router.Stats())
 	assert.Zero(t, pending.Len())
 }
@@ -43,7 +45,7 @@ func TestPendingRequestsIsSafeForConcurrentOperations(t *testing.T) {
 	const ops, per = 20, 200
 	var wg sync.WaitGroup
 	for o := 0; o < ops; o++ {
-		ch := make(chan Reply, per)
+		ch := make(chan *Reply, per)
 		ids := make([]string, per)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("%d-%d", o, i)
@@ -60,7 +62,7 @@ func TestPendingRequestsIsSafeForConcurrentOperations(t *testing.T) {
 			defer wg.Done()
 			for range ids {
 				r := <-ch
-				require.Contains(t, ids, r.RequestID)
+				require.Equal(t, ids[r.Index], r.RequestID)
 			}
 		}()
 	}

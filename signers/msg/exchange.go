@@ -52,7 +52,8 @@ type timing struct {
 // 10,000 bodies and header maps, in memory.
 type outgoing interface {
 	Len() int
-	ID(i int) string
+	// IDs are the request ids, by index.
+	IDs() []string
 	Build(i int) *broker.Request
 }
 
@@ -66,23 +67,18 @@ type outgoing interface {
 func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string, reusable bool,
 	out outgoing, t timing, obs Observer, log *slog.Logger, onReply func(int, *broker.Reply)) error {
 	n := out.Len()
-	index := make(map[string]int, n)
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = out.ID(i)
-		index[ids[i]] = i
-	}
+	ids := out.IDs()
 	release, err := bus.Listen(ctx, listenAddr, reusable)
 	if err != nil {
 		return fmt.Errorf("listen for replies on %s: %w", listenAddr, err)
 	}
 	defer release()
 	// Room for one reply per id: the router never blocks on us.
-	ch := make(chan broker.Reply, n)
+	ch := make(chan *broker.Reply, n)
 	pending.Add(ch, ids...)
 	defer pending.Remove(ids...)
 
-	s := &session{bus: bus, out: out, answered: make([]bool, n), index: index, ch: ch, t: t, obs: obs, log: log, onReply: onReply}
+	s := &session{bus: bus, out: out, answered: make([]bool, n), ch: ch, t: t, obs: obs, log: log, onReply: onReply}
 	for cycle := 1; cycle <= t.cycles; cycle++ {
 		done, err := s.cycle(ctx, cycle)
 		if err != nil || done {
@@ -100,8 +96,7 @@ type session struct {
 	bus      broker.Bus
 	out      outgoing
 	answered []bool
-	index    map[string]int
-	ch       chan broker.Reply
+	ch       chan *broker.Reply
 	t        timing
 	obs      Observer
 	log      *slog.Logger
@@ -166,12 +161,11 @@ func (s *session) cycle(ctx context.Context, n int) (bool, error) {
 	for s.unanswered() > 0 {
 		select {
 		case r := <-s.ch:
-			i := s.index[r.RequestID]
-			if !s.answered[i] {
-				s.answered[i] = true
+			if !s.answered[r.Index] {
+				s.answered[r.Index] = true
 				s.received++
 				s.obs.Replied(time.Since(s.sentAt))
-				s.onReply(i, &r)
+				s.onReply(r.Index, r)
 			}
 			resetTimer(timer, s.t.timeout)
 		case err := <-sendDone:

@@ -24,7 +24,7 @@ type prepared struct {
 	// attributes, and the extra attributes (also sent as headers).
 	compose func(i int, id, created string) (typ RequestType, body, extra pyjson.Object)
 	ids     []string
-	created []string // set when first sent; a re-send keeps it
+	created []int64 // UnixNano of the first send; a re-send keeps it
 }
 
 // newPrepared resolves the creator, the template values and the send
@@ -54,24 +54,24 @@ func (p *prepared) plan(n int, compose func(i int, id, created string) (RequestT
 	for i := range p.ids {
 		p.ids[i] = p.signer.opts.NewID()
 	}
-	p.created = make([]string, n)
+	p.created = make([]int64, n)
 }
 
 // Len implements outgoing.
 func (p *prepared) Len() int { return p.n }
 
-// ID implements outgoing.
-func (p *prepared) ID(i int) string { return p.ids[i] }
+// IDs implements outgoing.
+func (p *prepared) IDs() []string { return p.ids }
 
 // Build implements outgoing: the request as the Python tool builds it,
 // body keys in its order, then the extra attributes, which also go into
 // the headers.
 func (p *prepared) Build(i int) *broker.Request {
-	if p.created[i] == "" {
-		p.created[i] = Created(p.signer.opts.Now())
+	if p.created[i] == 0 {
+		p.created[i] = p.signer.opts.Now().UnixNano()
 	}
 	id := p.ids[i]
-	typ, body, extra := p.compose(i, id, p.created[i])
+	typ, body, extra := p.compose(i, id, Created(time.Unix(0, p.created[i])))
 	for _, m := range extra {
 		body = body.Set(m.Key, m.Value)
 	}
