@@ -151,6 +151,14 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 			info, _ := results.Info(context.Background())
 			tc, _ := js.Consumer(context.Background(), cfg.NATS.TasksStream, cfg.NATS.Consumer)
 			ci, _ := tc.Info(context.Background())
+			for _, port := range ports {
+				dumpMetrics(port)
+			}
+			if os.Getenv("MSGBENCH_HOLD") != "" { // keep everything up for a look
+				fmt.Fprintf(os.Stderr, "holding for %s (MSGBENCH_HOLD); NATS at %s\n", os.Getenv("MSGBENCH_HOLD"), emb.URL)
+				d, _ := time.ParseDuration(os.Getenv("MSGBENCH_HOLD"))
+				time.Sleep(d)
+			}
 			return res, fmt.Errorf("after %d envelopes (results stream holds %d; tasks pending %d, ack pending %d, redelivered %d): %w",
 				len(lat), info.State.Msgs, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, err)
 		}
@@ -249,6 +257,23 @@ func mustTemp() string {
 		panic(err)
 	}
 	return d
+}
+
+// dumpMetrics prints a replica's pubtools_sign_* samples to stderr, for
+// finding out where work got stuck.
+func dumpMetrics(port int) {
+	resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "replica :%d: %v\n", port, err)
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "pubtools_sign_") && !strings.Contains(line, "_bucket") {
+			fmt.Fprintf(os.Stderr, "replica :%d: %s\n", port, line)
+		}
+	}
 }
 
 // metricSum adds up the samples of one replica's /metrics whose line
