@@ -249,7 +249,17 @@ func (c *Client) waitConnected(ctx context.Context) (*connState, error) {
 		st, ready := c.state, c.connected
 		c.mu.Unlock()
 		if st != nil {
-			return st, nil
+			select {
+			case <-st.conn.Done(): // ended; the supervisor has not swapped it yet
+				select {
+				case <-time.After(10 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return nil, fmt.Errorf("waiting for messaging broker connection: %w", ctx.Err())
+				}
+			default:
+				return st, nil
+			}
 		}
 		select {
 		case <-ready:
@@ -259,6 +269,20 @@ func (c *Client) waitConnected(ctx context.Context) (*connState, error) {
 			return nil, errors.New("amqp client closed")
 		}
 	}
+}
+
+// abandon ends st's connection after a session failed under it, so the
+// supervisor reconnects: RabbitMQ can end a session (an internal error in
+// its AMQP 1.0 plugin) and keep the connection, and nothing else would
+// ever notice that no more sends or replies go through it.
+func (c *Client) abandon(st *connState, err error) {
+	select {
+	case <-st.conn.Done():
+		return
+	default:
+	}
+	c.log.Warn("AMQP session ended on a live connection; reconnecting", "broker", st.url, "error", err)
+	_ = st.conn.Close()
 }
 
 // lost reports whether err means st's connection is gone (so retrying on

@@ -154,6 +154,9 @@ func (c *Client) receiveLoop(st *connState, address string, recv *goamqp.Receive
 			if st.ctx.Err() == nil && !(errors.As(err, &linkErr) && linkErr.RemoteErr == nil) {
 				c.log.Debug("reply receiver stopped", "address", address, "error", err)
 			}
+			if st.ctx.Err() == nil && lost(st, err) {
+				c.abandon(st, err) // replies would stop for good otherwise
+			}
 			return
 		}
 		if err := recv.AcceptMessage(st.ctx, msg); err != nil {

@@ -33,6 +33,7 @@ func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
 			return err
 		}
 		c.log.Debug("connection lost while publishing; will resend", "unconfirmed", reqs.Len()-next, "error", err)
+		c.abandon(st, err)
 		select {
 		case <-st.conn.Done():
 		case <-ctx.Done():

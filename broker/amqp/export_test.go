@@ -1,0 +1,26 @@
+package amqp
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// EndSessionForTest ends the live connection's send or receive session,
+// as the broker does on an internal error, leaving the connection up.
+func EndSessionForTest(c *Client, which string) error {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st == nil {
+		return fmt.Errorf("not connected")
+	}
+	sess := st.sendSess
+	if which == "receive" {
+		sess = st.recvSess
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = sess.Close(ctx) // RabbitMQ may not answer the end; ended on our side either way
+	return nil
+}
