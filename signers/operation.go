@@ -53,7 +53,7 @@ func (o *ContainerSign) Validate() error {
 		}
 	}
 	for i, r := range o.References {
-		if _, err := RepoOf(r); err != nil {
+		if err := checkReference(r); err != nil {
 			return &InputError{Field: fmt.Sprintf("references[%d]", i), Problem: err.Error()}
 		}
 	}
@@ -137,30 +137,41 @@ type InputError struct {
 func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
 
 // RepoOf is the repository of a reference as the Python tool computes it:
-// reference.split("/", 1)[1].split(":")[0].
+// reference.split("/", 1)[1].split(":")[0]. It runs once per request, so
+// it only finds the parts; Validate checks the reference's grammar.
 func RepoOf(reference string) (string, error) {
-	shown := reference
-	if len(shown) > 80 {
-		shown = shown[:80] + "..."
-	}
 	_, rest, ok := strings.Cut(reference, "/")
 	if !ok || rest == "" {
-		return "", fmt.Errorf("reference %q has no repository after the registry (want registry/namespace/repo:tag)", shown)
+		return "", fmt.Errorf("reference %q has no repository after the registry (want registry/namespace/repo:tag)", abbreviated(reference))
 	}
 	repo, _, _ := strings.Cut(rest, ":")
-	repo, _, _ = strings.Cut(repo, "@")
 	if repo == "" {
-		return "", fmt.Errorf("reference %q has an empty repository", shown)
-	}
-	if len(reference) > maxReference {
-		return "", fmt.Errorf("reference %q is %d characters, over %d", shown, len(reference), maxReference)
-	}
-	// Registries accept only this grammar; a space or a look-alike
-	// letter would be signed as a different image.
-	if _, err := name.ParseReference(reference); err != nil {
-		return "", fmt.Errorf("reference %q is not a valid image reference: %v", shown, err)
+		return "", fmt.Errorf("reference %q has an empty repository", abbreviated(reference))
 	}
 	return repo, nil
+}
+
+// checkReference refuses what no registry would take: a space or a
+// look-alike letter would be signed as a different image.
+func checkReference(reference string) error {
+	if _, err := RepoOf(reference); err != nil {
+		return err
+	}
+	if len(reference) > maxReference {
+		return fmt.Errorf("reference %q is %d characters, over %d", abbreviated(reference), len(reference), maxReference)
+	}
+	if _, err := name.ParseReference(reference); err != nil {
+		return fmt.Errorf("reference %q is not a valid image reference: %v", abbreviated(reference), err)
+	}
+	return nil
+}
+
+// abbreviated keeps error messages about huge inputs readable.
+func abbreviated(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // maxReference bounds a reference: registries refuse repository names

@@ -220,14 +220,9 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 	if err != nil {
 		return nil, err
 	}
-	for i, in := range op.Inputs {
-		if _, err := Latin1Base64(in); err != nil {
-			return nil, &signers.InputError{Field: fmt.Sprintf("inputs[%d]", i), Problem: err.Error()}
-		}
-	}
 	keys := len(op.SigningKeys)
 	p.plan(len(op.Inputs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
-		data, _ := Latin1Base64(op.Inputs[i/keys]) // checked above
+		data, _ := Latin1Base64(op.Inputs[i/keys]) // op.Validate refused what latin-1 cannot encode
 		body := signingBody(ClearsignSignature, data, resolveKey(s.cfg.KeyAliases, op.SigningKeys[i%keys]), "", id, created, p.creator, op.Repo)
 		return ClearsignSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
 	})
