@@ -333,10 +333,20 @@ func (w *Worker) alreadyDone(ctx context.Context, t *Task) (*Envelope, bool) {
 	if t.ReplyTo != "" {
 		return nil, false
 	}
-	subj := w.cfg.NATS.ResultsPrefix + "." + t.TaskID
-	m, err := w.results.GetLastMsgForSubject(ctx, subj)
+	data, ok := StoredEnvelope(ctx, w.results, w.cfg.NATS.ResultsPrefix+"."+t.TaskID)
+	if !ok {
+		return nil, false
+	}
+	return &Envelope{TaskID: t.TaskID, stored: data}, true
+}
+
+// StoredEnvelope returns the envelope the results stream holds on
+// subject, unless there is none or it is a refusal: a corrected task may
+// follow under the id of a refused one.
+func StoredEnvelope(ctx context.Context, results jetstream.Stream, subject string) ([]byte, bool) {
+	m, err := results.GetLastMsgForSubject(ctx, subject)
 	if err != nil || m == nil || m.Header.Get(OutcomeHeader) == "invalid" {
 		return nil, false
 	}
-	return &Envelope{TaskID: t.TaskID, stored: m.Data}, true
+	return m.Data, true
 }

@@ -101,13 +101,13 @@ func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, da
 	resultSubject := firstNonEmpty(t.ReplyTo, cfg.NATS.ResultsPrefix+"."+t.TaskID)
 	// A task id that already has an envelope (not a refusal) is done: the
 	// daemon would not sign it again, so there is nothing to wait for.
-	if stored, err := results.GetLastMsgForSubject(ctx, resultSubject); err == nil && stored.Header.Get(worker.OutcomeHeader) != "invalid" {
+	if stored, ok := worker.StoredEnvelope(ctx, results, resultSubject); ok {
 		fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: task %s already has an envelope; not submitted again\n", t.TaskID)
 		if !wait {
 			return nil
 		}
-		return printEnvelope(cmd, stored.Data)
+		return printEnvelope(cmd, stored)
 	}
 	var envelopes jetstream.Consumer
 	if wait { // subscribe before publishing so the envelope cannot slip by
