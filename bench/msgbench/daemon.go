@@ -259,18 +259,33 @@ func mustTemp() string {
 	return d
 }
 
+// metricLines returns the lines of one replica's /metrics that start with
+// prefix.
+func metricLines(port int, prefix string) ([]string, error) {
+	resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			lines = append(lines, line)
+		}
+	}
+	return lines, sc.Err()
+}
+
 // dumpMetrics prints a replica's pubtools_sign_* samples to stderr, for
 // finding out where work got stuck.
 func dumpMetrics(port int) {
-	resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	lines, err := metricLines(port, "pubtools_sign_")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "replica :%d: %v\n", port, err)
-		return
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "pubtools_sign_") && !strings.Contains(line, "_bucket") {
+	for _, line := range lines {
+		if !strings.Contains(line, "_bucket") {
 			fmt.Fprintf(os.Stderr, "replica :%d: %s\n", port, line)
 		}
 	}
@@ -279,19 +294,12 @@ func dumpMetrics(port int) {
 // metricSum adds up the samples of one replica's /metrics whose line
 // starts with prefix.
 func metricSum(port int, prefix string) float64 {
-	resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
+	lines, _ := metricLines(port, prefix)
 	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			total += v
-		}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		total += v
 	}
 	return total
 }

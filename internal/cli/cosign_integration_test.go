@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,25 +37,12 @@ type cosignHarness struct {
 func newCosignHarness(t *testing.T, repos, perRepo int, password string) *cosignHarness {
 	t.Helper()
 	h := &cosignHarness{t: t, cosign: testenv.Cosign(t), reg: testenv.StartRegistry(t, "robot", registryPassword), dir: t.TempDir()}
-	auth := remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: "robot", Password: registryPassword}))
 	for i := 0; i < repos*perRepo; i++ {
-		img, err := random.Image(256, 1)
-		require.NoError(t, err)
 		ref := fmt.Sprintf("%s/ns/repo%d:v%d", h.reg.Host, i%repos, i)
-		tag, err := name.NewTag(ref, name.Insecure)
-		require.NoError(t, err)
-		require.NoError(t, remote.Write(tag, img, auth))
-		d, err := img.Digest()
-		require.NoError(t, err)
 		h.refs = append(h.refs, ref)
-		h.digests = append(h.digests, d.String())
+		h.digests = append(h.digests, h.reg.PushRandomImage(t, ref))
 	}
-	cmd := exec.Command(h.cosign, "generate-key-pair")
-	cmd.Dir = h.dir
-	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-	h.keyPath, h.pubKey = filepath.Join(h.dir, "cosign.key"), filepath.Join(h.dir, "cosign.pub")
+	h.keyPath, h.pubKey = testenv.CosignKeyPair(t, h.cosign, h.dir)
 	h.conf = filepath.Join(h.dir, "conf.yaml")
 	require.NoError(t, os.WriteFile(h.conf, []byte(fmt.Sprintf(`cosign_signer:
   cosign_bin: %s

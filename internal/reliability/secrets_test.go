@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,23 +34,11 @@ func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
 	argvLog := filepath.Join(dir, "argv.log")
 	wrapper := filepath.Join(dir, "cosign")
 	require.NoError(t, os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\nexec %s \"$@\"\n", argvLog, cosignBin)), 0o700))
-	gen := exec.Command(cosignBin, "generate-key-pair")
-	gen.Dir, gen.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=")
-	out, err := gen.CombinedOutput()
-	require.NoError(t, err, string(out))
-
+	keyPath, _ := testenv.CosignKeyPair(t, cosignBin, dir)
 	var refs, digests []string
-	auth := remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: "robot", Password: registryPassword}))
 	for i := range 2 {
-		img, err := random.Image(128, 1)
-		require.NoError(t, err)
 		ref := fmt.Sprintf("%s/ns/app%d:v1", reg.Host, i)
-		tag, err := name.NewTag(ref, name.Insecure)
-		require.NoError(t, err)
-		require.NoError(t, remote.Write(tag, img, auth))
-		d, err := img.Digest()
-		require.NoError(t, err)
-		refs, digests = append(refs, ref), append(digests, d.String())
+		refs, digests = append(refs, ref), append(digests, reg.PushRandomImage(t, ref))
 	}
 
 	c := newCluster(t, clusterOptions{extra: fmt.Sprintf(`cosign_signer:
@@ -71,7 +54,7 @@ func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
     COSIGN_PASSWORD: ""
   key_aliases:
     release: %s
-`, wrapper, filepath.Join(dir, "cosign.key"))})
+`, wrapper, keyPath)})
 	r := c.startReplica("secrets", "PUBTOOLS_SIGN_COSIGN_SIGNER_REGISTRY_PASSWORD="+registryPassword, "PUBTOOLS_SIGN_LOG_LEVEL=debug")
 
 	cosignTask := worker.Task{Schema: worker.TaskSchema, TaskID: "secret-cosign", Signer: worker.SignerCosignContainer,
@@ -95,7 +78,7 @@ func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
 		places["envelope "+id] = string(e.raw)
 	}
 	secrets := map[string]string{"registry password": registryPassword}
-	for what, path := range map[string]string{"cosign private key": filepath.Join(dir, "cosign.key"), "AMQP client key": c.broker.ClientCertKey} {
+	for what, path := range map[string]string{"cosign private key": keyPath, "AMQP client key": c.broker.ClientCertKey} {
 		for i, line := range privateKeyLines(t, path) {
 			secrets[fmt.Sprintf("%s line %d", what, i)] = line
 		}

@@ -6,12 +6,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Registry is an in-process OCI registry on 127.0.0.1.
@@ -77,4 +82,39 @@ func Cosign(t testing.TB) string {
 		Missing(t, "cosign binary "+p+" (run scripts/cosign.sh)", err.Error())
 	}
 	return p
+}
+
+// PushRandomImage writes a random one-layer image to ref (Host/repo:tag),
+// with the registry's credentials, and returns its digest.
+func (r *Registry) PushRandomImage(t testing.TB, ref string) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	auth := remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: r.User, Password: r.Password}))
+	if err := remote.Write(tag, img, auth); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// CosignKeyPair makes a cosign key pair with an empty password in dir
+// and returns the paths of the private and the public key.
+func CosignKeyPair(t testing.TB, cosign, dir string) (key, pub string) {
+	t.Helper()
+	cmd := exec.Command(cosign, "generate-key-pair")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
 }
