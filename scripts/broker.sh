@@ -7,9 +7,9 @@
 # data dir and certificates, so a test can restart its own broker without
 # disturbing the others. Nothing touches the system service or /var/lib.
 #
-#   BROKER_PORT   AMQP port of instance "main" (default 35672); AMQPS is
-#                 PORT+1, Erlang distribution PORT+2. Other instances get
-#                 their own port block derived from the name.
+#   BROKER_PORT   AMQP port of instance "main" (default: from the checkout's
+#                 path, 20000-28999); AMQPS is PORT+1, Erlang distribution
+#                 PORT+2. Other instances get 3 ports derived from the name.
 #   BROKER_ROOT   where instances live (default: <repo>/.run/broker)
 #
 # "up" is idempotent, waits until the broker answers the AMQP 1.0 protocol
@@ -23,10 +23,16 @@ root=${BROKER_ROOT:-$repo/.run/broker}
 dir=$root/$name
 mkdir -p "$dir"
 
-base=${BROKER_PORT:-35672}
+# Ports stay below Linux's ephemeral range (32768-60999), where any outgoing
+# connection could hold them. Each checkout gets its own block of 100 ports
+# in 20000-28999 (from its path), each instance 3 ports inside the block.
+if [ -n "${BROKER_PORT:-}" ]; then
+  base=$BROKER_PORT
+else
+  base=$(( 20000 + ( $(printf '%s' "$repo" | cksum | cut -d' ' -f1) % 90 ) * 100 ))
+fi
 if [ "$name" != main ]; then
-  # A stable port block per instance name, clear of "main".
-  off=$(( ( $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 200 + 1 ) * 10 ))
+  off=$(( ( $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 30 + 1 ) * 3 ))
   base=$(( base + off ))
 fi
 amqp_port=$base
