@@ -5,9 +5,10 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
 
 // OperationTemplateFields are the operation fields a topic template may use
@@ -122,17 +123,7 @@ func checkBrokerURL(raw string) (bool, error) {
 
 // redactURL hides a password in a broker URL, also in one that does not
 // parse.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		if u.User != nil {
-			return u.Redacted()
-		}
-		return raw
-	}
-	return userinfoPassword.ReplaceAllString(raw, "//$1:xxxxx@")
-}
-
-var userinfoPassword = regexp.MustCompile(`//([^/@:]*):[^/@]*@`)
+func redactURL(raw string) string { return redact.URL(raw) }
 
 // checkReadable makes sure a configured file can be read, and is a file:
 // a path that wanders to a directory is named, not opened later.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	goamqp "github.com/Azure/go-amqp"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
 
 // ErrNoBroker is wrapped when no broker of the failover list accepted a
@@ -100,11 +102,6 @@ func explainDialError(shown string, useTLS bool, timeout time.Duration, dctx con
 	return fmt.Errorf("%s: %w", shown, err)
 }
 
-// Redact hides the password of a broker URL.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
-}
+// Redact hides the password of a broker URL (also of one that does not
+// parse): internal/redact is the one rule for every URL.
+func Redact(raw string) string { return redact.URL(raw) }

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
 
 func newConfigCmd(io IO) *cobra.Command {
@@ -42,16 +42,16 @@ func newConfigCmd(io IO) *cobra.Command {
 	return cmd
 }
 
-// maskSecrets hides passwords (registry, broker URL userinfo) before printing.
+// maskSecrets hides passwords (registry, NATS and broker URL userinfo)
+// before printing.
 func maskSecrets(cfg *config.File) {
+	cfg.NATS.URL = redact.URL(cfg.NATS.URL)
 	for _, m := range []*config.MsgSigner{cfg.MsgSigner, batchSection(cfg)} {
 		if m == nil {
 			continue
 		}
 		for i, b := range m.MessagingBrokers {
-			if u, err := url.Parse(b); err == nil && u.User != nil {
-				m.MessagingBrokers[i] = u.Redacted()
-			}
+			m.MessagingBrokers[i] = redact.URL(b)
 		}
 	}
 	if c := cfg.CosignSigner; c != nil {

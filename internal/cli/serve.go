@@ -18,6 +18,7 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/logging"
+	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
@@ -134,7 +135,7 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		defer srv.Close()
 		log.Info("serving /healthz /readyz /metrics", "listen", ln.Addr().String())
 	}
-	log.Info("worker ready", "nats", url, "startup_ms", time.Since(started).Milliseconds())
+	log.Info("worker ready", "nats", redact.URL(url), "startup_ms", time.Since(started).Milliseconds())
 	err = w.Run(ctx)
 	stopService()
 	_ = nc.Drain()
@@ -157,7 +158,7 @@ func connectNATS(url string, n *config.NATS, name string, extra ...nats.Option) 
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact.URL(url), err)
 	}
 	return nc, nil
 }
