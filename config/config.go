@@ -22,6 +22,10 @@ type File struct {
 	NATS           NATS            `yaml:"nats" env:", prefix=NATS_"`
 	HTTP           HTTP            `yaml:"http" env:", prefix=HTTP_"`
 	Log            Log             `yaml:"log" env:", prefix=LOG_"`
+	// Tenants is the policy: what each tenant (the <tenant> token of the
+	// task subject) may ask for. Without it there is one tenant, "default",
+	// with every configured signer and safe defaults (see Tenant).
+	Tenants map[string]*Tenant `yaml:"tenants"`
 
 	// Path is the file this configuration was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -112,8 +116,14 @@ type CosignSigner struct {
 	RegistryAuthFile string `yaml:"registry_auth_file" env:"REGISTRY_AUTH_FILE"`
 	// EnvVariables are set in cosign's environment.
 	EnvVariables map[string]string `yaml:"env_variables" env:"ENV_VARIABLES"`
-	// KeyAliases maps an alias given as signing key to the real key.
+	// KeyAliases maps an alias given as signing key to the real key. The
+	// daemon signs only with these aliases (an allow-list): a raw key
+	// reference in a task (a file, http://, env://) is refused.
 	KeyAliases map[string]string `yaml:"key_aliases" env:"KEY_ALIASES"`
+	// Registries are the registry hosts (host[:port]) the daemon writes the
+	// registry credentials for; references elsewhere get none. The CLI
+	// also writes them for the registries of its own command line.
+	Registries []string `yaml:"registries" env:"REGISTRIES"`
 	// Retries is how many times a failing reference is tried.
 	Retries int `yaml:"retries" env:"RETRIES"`
 	// LogLevel is accepted for compatibility.
@@ -185,4 +195,34 @@ type Log struct {
 	// Format is the log format: auto (tint on a terminal, JSON otherwise),
 	// text or json.
 	Format string `yaml:"format" env:"FORMAT"`
+}
+
+// Tenant is one tenant's rights (tenants.<name>): what its tasks,
+// published on <tasks prefix>.<name>.<signer>, may ask for. Lists are
+// allow-lists: "*" allows any value, an omitted list allows none. The
+// implicit "default" tenant (no tenants section) has signers, signing keys,
+// key names and cosign keys "*", registries cosign_signer.registries (or
+// "*" without them) and no requesters.
+type Tenant struct {
+	// Signers are the task signers the tenant may use (msg-container,
+	// msg-clear, msg-blob, msg-batch-container, cosign-container).
+	Signers []string `yaml:"signers"`
+	// SigningKeys are the msg signer keys the tenant may sign with, as a
+	// task names them (a key id or a msg key_aliases alias; an alias also
+	// allows the task to name the key it stands for).
+	SigningKeys []string `yaml:"signing_keys"`
+	// SigningKeyNames are the signing_key_names values the tenant may send.
+	SigningKeyNames []string `yaml:"signing_key_names"`
+	// CosignKeys are the cosign_signer.key_aliases aliases the tenant may
+	// sign with.
+	CosignKeys []string `yaml:"cosign_keys"`
+	// Registries are where the tenant's cosign references must be: registry
+	// hosts (reg.io, localhost:5000) or host/namespace prefixes (reg.io/team).
+	Registries []string `yaml:"registries"`
+	// Requester is recorded as requested_by for the tenant's msg tasks;
+	// "" records the certificate identity (CN, else UID).
+	Requester string `yaml:"requester"`
+	// Requesters are the names a task's requester field may give instead;
+	// any other requester is refused.
+	Requesters []string `yaml:"requesters"`
 }

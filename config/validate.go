@@ -45,6 +45,9 @@ func (f *File) validate() error {
 			return err
 		}
 	}
+	if err := f.validatePolicy(); err != nil {
+		return err
+	}
 	return f.validateDaemon()
 }
 

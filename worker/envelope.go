@@ -12,6 +12,9 @@ import (
 // Envelope is the result of one task: the CLI's JSON document plus who ran
 // it, which attempt it was and when.
 type Envelope struct {
+	// Tenant is the task's tenant (from its subject): with TaskID it
+	// names the envelope's subject.
+	Tenant      string
 	TaskID      string
 	WorkerID    string
 	Attempt     int
@@ -22,8 +25,7 @@ type Envelope struct {
 	// Invalid marks the envelope of a task that could not be run.
 	Invalid bool
 
-	replyTo string // the task's reply_to
-	stored  []byte // an envelope an earlier delivery already published
+	stored []byte // an envelope an earlier delivery already published
 }
 
 // Outcome classifies an envelope for metrics: ok, failed (replies or

@@ -31,14 +31,16 @@ func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(
 		go func() {
 			defer wg.Done()
 			defer func() { <-w.slots }()
-			w.handleRequest(ctx, req)
+			w.handleRequest(ctx, subject, req)
 		}()
 	})
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name: ServiceName, Version: version,
 		Description: "Signs containers, clear text and blobs; send a pubtools-sign.task.v1 task, get its envelope",
 		Metadata:    map[string]string{"worker_id": w.cfg.Worker.ID},
-		Endpoint:    &micro.EndpointConfig{Subject: subject, Handler: handler},
+		// One endpoint for every tenant: <subject>.<tenant>, which NATS
+		// permissions let only that tenant publish to.
+		Endpoint: &micro.EndpointConfig{Subject: subject + ".*", Handler: handler},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
@@ -55,14 +57,21 @@ func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(
 	}, nil
 }
 
-func (w *Worker) handleRequest(ctx context.Context, req micro.Request) {
-	env, err := w.execute(ctx, req.Data(), nats.Header(req.Headers()), 1)
+func (w *Worker) handleRequest(ctx context.Context, subject string, req micro.Request) {
+	route := ParseRequestSubject(subject, req.Subject(), req.Reply())
+	env, err := w.execute(ctx, route, req.Data(), nats.Header(req.Headers()), 1)
 	if err != nil {
 		_ = req.Error("503", "worker shutting down: "+err.Error(), nil)
 		return
 	}
 	if err := w.publish(ctx, env); err != nil {
 		w.log.Error("store envelope failed", "task_id", env.TaskID, "error", err)
+	}
+	if !route.ReplyAllowed() {
+		// Answering would publish with the daemon's rights wherever the
+		// requester chose; the refusal is in the results stream instead.
+		w.log.Warn("request not answered: its reply subject is not the tenant's inbox", "tenant", route.Tenant, "reply", route.Reply, "task_id", env.TaskID)
+		return
 	}
 	data, err := env.Encode()
 	if err != nil {

@@ -138,7 +138,7 @@ func (s *stack) submit(v any, headers ...string) {
 	if !ok {
 		data, _ = json.Marshal(v)
 	}
-	m := &nats.Msg{Subject: "pubtools.sign.tasks.test", Data: data, Header: nats.Header{}}
+	m := &nats.Msg{Subject: worker.TaskSubject(s.cfg.NATS.TasksSubject, "default", signerOf(data)), Data: data, Header: nats.Header{}}
 	if t, ok := v.(map[string]any); ok {
 		m.Header.Set(jetstream.MsgIDHeader, t["task_id"].(string))
 	}
@@ -147,6 +147,18 @@ func (s *stack) submit(v any, headers ...string) {
 	}
 	_, err := s.js.PublishMsg(context.Background(), m)
 	require.NoError(s.t, err)
+}
+
+// signerOf is the signer a task names, as the subject token it is
+// published under (msg-container when it names none usable).
+func signerOf(data []byte) string {
+	var t struct {
+		Signer string `json:"signer"`
+	}
+	if json.Unmarshal(data, &t) != nil || !config.SubjectToken.MatchString(t.Signer) {
+		return worker.SignerMsgContainer
+	}
+	return t.Signer
 }
 
 // envelope is the part of a result envelope tests read.

@@ -32,6 +32,7 @@ type Worker struct {
 	js      jetstream.JetStream
 	results jetstream.Stream
 	signers *Signers
+	policy  *Policy
 	metrics *Metrics
 	log     *slog.Logger
 	slots   chan struct{} // one per task in flight
@@ -45,7 +46,7 @@ func New(ctx context.Context, o Options) (*Worker, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	w := &Worker{cfg: o.Config, nc: o.Conn, js: js, signers: o.Signers, metrics: o.Metrics, log: o.Log,
-		slots: make(chan struct{}, o.Config.Worker.Concurrency)}
+		policy: NewPolicy(o.Config), slots: make(chan struct{}, o.Config.Worker.Concurrency)}
 	if w.results, err = EnsureStreams(ctx, js, &o.Config.NATS); err != nil {
 		return nil, err
 	}
@@ -188,7 +189,8 @@ func (w *Worker) handleJetStream(ctx context.Context, msg jetstream.Msg) {
 		w.metrics.Redeliveries.Inc()
 	}
 	stopProgress := w.keepAlive(msg)
-	env, err := w.execute(ctx, msg.Data(), msg.Headers(), attempt)
+	route := ParseTaskSubject(w.cfg.NATS.TasksSubject, msg.Subject())
+	env, err := w.execute(ctx, route, msg.Data(), msg.Headers(), attempt)
 	stopProgress()
 	if err != nil { // interrupted by shutdown
 		w.log.Warn("task interrupted, handing it back", "task_id", env.TaskID, "error", err)
@@ -235,9 +237,9 @@ func (w *Worker) keepAlive(msg jetstream.Msg) func() {
 // execute decodes and runs a task. It returns an error only when ctx ended
 // the work (the task goes back to the queue); everything else, bad input
 // included, becomes an envelope.
-func (w *Worker) execute(ctx context.Context, data []byte, headers nats.Header, attempt int) (*Envelope, error) {
+func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers nats.Header, attempt int) (*Envelope, error) {
 	start := time.Now()
-	env := &Envelope{WorkerID: w.cfg.Worker.ID, Attempt: attempt, Started: start}
+	env := &Envelope{Tenant: route.Tenant, WorkerID: w.cfg.Worker.ID, Attempt: attempt, Started: start}
 	if headers != nil {
 		env.TraceParent = headers.Get("traceparent")
 	}
@@ -245,13 +247,17 @@ func (w *Worker) execute(ctx context.Context, data []byte, headers nats.Header, 
 	defer w.metrics.InFlight.Dec()
 	task, err := DecodeTask(data, w.cfg.Worker.MaxTaskBytes)
 	env.TaskID = task.TaskID
-	log := w.log.With("task_id", task.TaskID, "signer", task.Signer, "attempt", attempt)
+	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", task.Signer, "attempt", attempt)
 	signer := task.Signer
 	if signer == "" || err != nil {
 		signer = "invalid"
 	}
 	if err == nil {
-		if done, ok := w.alreadyDone(ctx, task); ok {
+		// Nothing is sent anywhere for a task outside its tenant's rights.
+		err = w.policy.Admit(route, task)
+	}
+	if err == nil {
+		if done, ok := w.alreadyDone(ctx, route.Tenant, task); ok {
 			log.Info("task already has an envelope; not signing again")
 			return done, nil
 		}
@@ -269,7 +275,6 @@ func (w *Worker) execute(ctx context.Context, data []byte, headers nats.Header, 
 	env.Finished = time.Now()
 	w.metrics.Tasks.WithLabelValues(signer, env.Outcome()).Inc()
 	w.metrics.TaskDuration.WithLabelValues(signer).Observe(env.Finished.Sub(start).Seconds())
-	env.replyTo = task.ReplyTo
 	log.Info("task finished", "outcome", env.Outcome(), "duration_ms", env.Finished.Sub(start).Milliseconds())
 	return env, nil
 }
@@ -281,21 +286,14 @@ func headerOf(h nats.Header, key string) string {
 	return h.Get(key)
 }
 
-// subject is where an envelope goes: reply_to, else results_prefix.<task id>,
-// or results_prefix.invalid for a task whose id could not be read.
+// subject is where an envelope goes: always the tenant's own results
+// subject (ResultSubject); a task's reply_to cannot point elsewhere.
 func (w *Worker) subject(env *Envelope) string {
-	switch {
-	case env.replyTo != "" && !env.Invalid:
-		return env.replyTo
-	case env.TaskID == "":
-		return w.cfg.NATS.ResultsPrefix + ".invalid"
-	}
-	return w.cfg.NATS.ResultsPrefix + "." + env.TaskID
+	return ResultSubject(w.cfg.NATS.ResultsPrefix, env.Tenant, env.TaskID)
 }
 
 // publish stores the envelope in the results stream, deduplicated by task
-// id, so a redelivered task never yields a second envelope. A reply_to
-// outside the results stream gets a plain NATS publish.
+// id, so a redelivered task never yields a second envelope.
 func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	if env.stored != nil {
 		return nil
@@ -306,12 +304,12 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	}
 	m := &nats.Msg{Subject: w.subject(env), Data: data, Header: nats.Header{}}
 	m.Header.Set(OutcomeHeader, env.Outcome())
-	msgID := env.TaskID
+	msgID := envelopeMsgID(env.Tenant, env.TaskID)
 	if env.Invalid {
 		// A corrected task may come with the same id: the refusal of the
 		// bad one must neither swallow its envelope (dedup) nor stand in
 		// for it (alreadyDone).
-		msgID = "invalid-" + env.TaskID + "-" + strconv.FormatInt(env.Started.UnixNano(), 36)
+		msgID = "invalid-" + msgID + "-" + strconv.FormatInt(env.Started.UnixNano(), 36)
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -329,15 +327,12 @@ const OutcomeHeader = "Pubtools-Sign-Outcome"
 // alreadyDone finds an envelope stored by an earlier delivery (a replica
 // that crashed after publishing but before acking) so the task is not
 // signed twice.
-func (w *Worker) alreadyDone(ctx context.Context, t *Task) (*Envelope, bool) {
-	if t.ReplyTo != "" {
-		return nil, false
-	}
-	data, ok := StoredEnvelope(ctx, w.results, w.cfg.NATS.ResultsPrefix+"."+t.TaskID)
+func (w *Worker) alreadyDone(ctx context.Context, tenant string, t *Task) (*Envelope, bool) {
+	data, ok := StoredEnvelope(ctx, w.results, ResultSubject(w.cfg.NATS.ResultsPrefix, tenant, t.TaskID))
 	if !ok {
 		return nil, false
 	}
-	return &Envelope{TaskID: t.TaskID, stored: data}, true
+	return &Envelope{Tenant: tenant, TaskID: t.TaskID, stored: data}, true
 }
 
 // StoredEnvelope returns the envelope the results stream holds on

@@ -39,7 +39,7 @@ func TestThreeReplicasProcessEveryTaskOnce(t *testing.T) {
 		perTask[e.TaskID]++
 		perWorker[e.WorkerID]++
 		assert.Equal(t, "ok", e.SignerResult.Status, e.TaskID)
-		assert.Equal(t, "pubtools.sign.results."+e.TaskID, e.Subject)
+		assert.Equal(t, "pubtools.sign.results.default."+e.TaskID, e.Subject)
 	}
 	assert.Len(t, perTask, n, "every task has an envelope")
 	for id, c := range perTask {
@@ -72,12 +72,12 @@ func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
 	for _, e := range envs {
 		by[e.Subject] = e
 	}
-	assert.Contains(t, by["pubtools.sign.results.invalid"].SignerResult.ErrorMessage, "not a valid task")
-	assert.Contains(t, by["pubtools.sign.results.bad-signer"].SignerResult.ErrorMessage, `signer: unknown signer "gpg-magic"`)
-	assert.Contains(t, by["pubtools.sign.results.bad-pairs"].SignerResult.ErrorMessage, "digests: 1 digests for 2 references")
-	assert.Contains(t, by["pubtools.sign.results.bad-field"].SignerResult.ErrorMessage, "referencez")
-	assert.Contains(t, by["pubtools.sign.results.huge"].SignerResult.ErrorMessage, "byte limit")
-	assert.Equal(t, "ok", by["pubtools.sign.results.good-after-bad"].SignerResult.Status, "the worker kept serving")
+	assert.Contains(t, by["pubtools.sign.results.default.invalid"].SignerResult.ErrorMessage, "not a valid task")
+	assert.Contains(t, by["pubtools.sign.results.default.bad-signer"].SignerResult.ErrorMessage, `signer: unknown signer "gpg-magic"`)
+	assert.Contains(t, by["pubtools.sign.results.default.bad-pairs"].SignerResult.ErrorMessage, "digests: 1 digests for 2 references")
+	assert.Contains(t, by["pubtools.sign.results.default.bad-field"].SignerResult.ErrorMessage, "referencez")
+	assert.Contains(t, by["pubtools.sign.results.default.huge"].SignerResult.ErrorMessage, "byte limit")
+	assert.Equal(t, "ok", by["pubtools.sign.results.default.good-after-bad"].SignerResult.Status, "the worker kept serving")
 
 	// Terminated, not left to be redelivered.
 	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
@@ -127,7 +127,7 @@ func TestRequestReplyThroughTheMicroService(t *testing.T) {
 	s := newStack(t, emulator.Faults{})
 	s.startReplica("r1", nil)
 	data, _ := json.Marshal(task("rpc-1", 2))
-	reply, err := s.nc.Request(s.cfg.NATS.RequestSubject, data, 30*time.Second)
+	reply, err := s.nc.Request(worker.RequestSubject(s.cfg.NATS.RequestSubject, "default"), data, 30*time.Second)
 	require.NoError(t, err)
 	var e envelope
 	require.NoError(t, json.Unmarshal(reply.Data, &e), string(reply.Data))
@@ -210,7 +210,7 @@ func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
 func TestAStoredEnvelopeIsNotSignedTwice(t *testing.T) {
 	s := newStack(t, emulator.Faults{})
 	// An envelope published by a replica that died before acking.
-	_, err := s.js.Publish(context.Background(), "pubtools.sign.results.already", []byte(`{"task_id": "already", "worker_id": "dead", "signer_result": {"status": "ok", "error_message": ""}}`),
+	_, err := s.js.Publish(context.Background(), "pubtools.sign.results.default.already", []byte(`{"task_id": "already", "worker_id": "dead", "signer_result": {"status": "ok", "error_message": ""}}`),
 		jetstream.WithMsgID("already"))
 	require.NoError(t, err)
 	s.startReplica("r1", nil)

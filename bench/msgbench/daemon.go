@@ -127,7 +127,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		}
 		data, _ := json.Marshal(&t)
 		submitted[id] = time.Now()
-		if _, err := js.Publish(context.Background(), "pubtools.sign.tasks.msg-container", data, jetstream.WithMsgID(id)); err != nil {
+		if _, err := js.Publish(context.Background(), "pubtools.sign.tasks.default.msg-container", data, jetstream.WithMsgID(id)); err != nil {
 			return res, err
 		}
 	}

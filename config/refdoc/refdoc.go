@@ -34,6 +34,16 @@ func Markdown(src []byte) (string, error) {
 			continue
 		}
 		value := reflect.Indirect(defaults.Field(i))
+		if value.Kind() == reflect.Map { // tenants: one entry per name, file only
+			elem := value.Type().Elem()
+			for elem.Kind() == reflect.Pointer {
+				elem = elem.Elem()
+			}
+			fmt.Fprintf(&b, "\n## `%s.<name>`\n\n%s\n\n%s\n\n", section, docs["File."+f.Name], docs[elem.Name()+"."])
+			b.WriteString("| key | environment variable | type | default | meaning |\n|---|---|---|---|---|\n")
+			writeFields(&b, reflect.New(elem).Elem(), "", docs)
+			continue
+		}
 		structName := value.Type().Name()
 		fmt.Fprintf(&b, "\n## `%s`\n\n%s\n\n", section, docs[structName+"."])
 		b.WriteString("| key | environment variable | type | default | meaning |\n|---|---|---|---|---|\n")
@@ -68,7 +78,11 @@ func writeFields(b *strings.Builder, v reflect.Value, env string, docs map[strin
 			continue
 		}
 		envName, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s | %s |\n", key, env+envName, typeName(f.Type),
+		envCol := "`" + env + envName + "`"
+		if envName == "" {
+			envCol = "(file only)"
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", key, envCol, typeName(f.Type),
 			defaultOf(v.Field(i)), docs[t.Name()+"."+f.Name])
 	}
 }

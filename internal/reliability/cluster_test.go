@@ -193,7 +193,7 @@ func (c *cluster) submit(prefix string, n, refs int) []string {
 		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
 		data, err := json.Marshal(containerTask(ids[i], refs))
 		require.NoError(c.t, err)
-		_, err = c.js.Publish(context.Background(), "pubtools.sign.tasks.test", data, jetstream.WithMsgID(ids[i]))
+		_, err = c.js.Publish(context.Background(), "pubtools.sign.tasks.default.msg-container", data, jetstream.WithMsgID(ids[i]))
 		require.NoError(c.t, err)
 	}
 	return ids

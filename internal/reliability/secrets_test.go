@@ -49,19 +49,20 @@ func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
   upload_tlog: false
   allow_http_registry: true
   registry_user: robot
+  registries: [%s]
   retries: 1
   env_variables:
     COSIGN_PASSWORD: ""
   key_aliases:
     release: %s
-`, wrapper, keyPath)})
+`, wrapper, reg.Host, keyPath)})
 	r := c.startReplica("secrets", "PUBTOOLS_SIGN_COSIGN_SIGNER_REGISTRY_PASSWORD="+registryPassword, "PUBTOOLS_SIGN_LOG_LEVEL=debug")
 
 	cosignTask := worker.Task{Schema: worker.TaskSchema, TaskID: "secret-cosign", Signer: worker.SignerCosignContainer,
 		SigningKeys: []string{"release"}, References: refs, Digests: digests}
 	data, err := json.Marshal(cosignTask)
 	require.NoError(t, err)
-	_, err = c.js.Publish(context.Background(), "pubtools.sign.tasks.test", data, jetstream.WithMsgID(cosignTask.TaskID))
+	_, err = c.js.Publish(context.Background(), "pubtools.sign.tasks.default.cosign-container", data, jetstream.WithMsgID(cosignTask.TaskID))
 	require.NoError(t, err)
 	ids := c.submit("secret-msg", 1, 2)
 	envs := c.exactlyOneCorrectEnvelopeEachOf(append(ids, cosignTask.TaskID), 2*time.Minute)

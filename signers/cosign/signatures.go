@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -28,11 +26,7 @@ type SignatureStatus struct {
 // whether its signature is in the registry: cosign triangulate names the
 // signature tag, the registry is asked whether it exists.
 func (s *Signer) ExistingSignatures(ctx context.Context, images []string) ([]SignatureStatus, error) {
-	registries := map[string]bool{}
-	for _, img := range images {
-		registries[registryOf(img)] = true
-	}
-	creds, err := newDockerConfig(s.cfg, slices.Sorted(maps.Keys(registries)))
+	creds, err := newDockerConfig(s.cfg, s.credentialRegistries(images), !s.daemon)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -53,6 +52,11 @@ type Options struct {
 	// Backoff is the first pause between tries of a failing reference,
 	// doubled each time (default 1s).
 	Backoff time.Duration
+	// Daemon signs for untrusted tasks: keys only through key_aliases (no
+	// key file, http:// or env:// reference from a task), registry
+	// credentials only for cosign_signer.registries. The CLI (false) keeps
+	// the Python tool's rules for its own command line.
+	Daemon bool
 }
 
 // Signer signs container images with cosign.
@@ -61,6 +65,7 @@ type Signer struct {
 	run     Runner
 	log     *slog.Logger
 	backoff time.Duration
+	daemon  bool
 }
 
 // New returns a Signer.
@@ -74,7 +79,7 @@ func New(o Options) *Signer {
 	if o.Backoff == 0 {
 		o.Backoff = time.Second
 	}
-	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff}
+	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, daemon: o.Daemon}
 }
 
 // Check reports a missing cosign binary as a configuration mistake.
@@ -108,11 +113,19 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	if err != nil {
 		return nil, &signers.InputError{Field: "digests", Problem: err.Error()}
 	}
-	registries := map[string]bool{}
-	for _, t := range ts {
-		registries[registryOf(t.repo)] = true
+	if s.daemon {
+		for i, key := range op.SigningKeys {
+			if _, ok := s.cfg.KeyAliases[key]; !ok {
+				return nil, &signers.InputError{Field: fmt.Sprintf("signing_keys[%d]", i),
+					Problem: "not an alias in cosign_signer.key_aliases: the daemon signs with cosign only through key aliases"}
+			}
+		}
 	}
-	creds, err := newDockerConfig(s.cfg, slices.Sorted(maps.Keys(registries)))
+	repos := make([]string, len(ts))
+	for i, t := range ts {
+		repos[i] = t.repo
+	}
+	creds, err := newDockerConfig(s.cfg, s.credentialRegistries(repos), !s.daemon)
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +213,17 @@ func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, fail
 	}
 }
 
-// environment is the process environment plus env_variables, plus the
-// private DOCKER_CONFIG (which wins).
-func (s *Signer) environment(creds *dockerConfig) []string {
-	env := os.Environ()
-	for k, v := range s.cfg.EnvVariables {
-		env = append(env, k+"="+v)
+// credentialRegistries are the registries of repos that get the registry
+// credentials: the daemon's only when listed in cosign_signer.registries
+// (a task naming a registry of its choosing must not receive the
+// password), the CLI's for every registry on its command line.
+func (s *Signer) credentialRegistries(repos []string) []string {
+	set := map[string]bool{}
+	for _, repo := range repos {
+		r := registryOf(repo)
+		if !s.daemon || slices.Contains(s.cfg.Registries, r) {
+			set[r] = true
+		}
 	}
-	if creds != nil {
-		env = append(env, creds.Env())
-	}
-	return env
+	return slices.Sorted(maps.Keys(set))
 }

@@ -154,7 +154,7 @@ func TestPasswordNeverInArgvOrLogs(t *testing.T) {
 func TestPrivateDockerConfigIsOwnerOnly(t *testing.T) {
 	cfg := testConfig()
 	cfg.RegistryUser, cfg.RegistryPassword = "robot", "pw"
-	d, err := newDockerConfig(cfg, []string{"reg.io"})
+	d, err := newDockerConfig(cfg, []string{"reg.io"}, false)
 	require.NoError(t, err)
 	defer d.Remove()
 	st, err := os.Stat(d.dir)
