@@ -179,6 +179,11 @@ type NATS struct {
 	AckWait time.Duration `yaml:"ack_wait" env:"ACK_WAIT"`
 	// MaxDeliver bounds deliveries of one task.
 	MaxDeliver int `yaml:"max_deliver" env:"MAX_DELIVER"`
+	// Tenant is the tenant `submit` publishes as (its --tenant default):
+	// tasks go to <tasks prefix>.<tenant>.<signer>, envelopes come back on
+	// <results_prefix>.<tenant>.<task_id>. "" means "default". The daemon
+	// ignores it: a task's tenant is the subject it arrived on.
+	Tenant string `yaml:"tenant" env:"TENANT"`
 }
 
 // HTTP configures the health and metrics endpoint.

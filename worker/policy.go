@@ -114,13 +114,29 @@ func (p *Policy) admitKeys(t *Task, ten *config.Tenant, rule func(string) string
 			if t.Signer == SignerMsgBatchContainer {
 				aliases = p.batchAliases
 			}
-			real, aliased := aliases[k]
-			if !config.Allows(ten.SigningKeys, k) && !(aliased && config.Allows(ten.SigningKeys, real)) {
+			if !keyAllowed(ten.SigningKeys, aliases, k) {
 				return &TaskError{Field: field, Problem: fmt.Sprintf("%q is not in %s", abbreviate(k), rule("signing_keys"))}
 			}
 		}
 	}
 	return nil
+}
+
+// keyAllowed: k is listed, or is an alias of a listed key, or is the key
+// a listed alias stands for.
+func keyAllowed(list []string, aliases map[string]string, k string) bool {
+	if config.Allows(list, k) {
+		return true
+	}
+	if real, ok := aliases[k]; ok && config.Allows(list, real) {
+		return true
+	}
+	for _, a := range list {
+		if real, ok := aliases[a]; ok && real == k {
+			return true
+		}
+	}
+	return false
 }
 
 // admitRegistries: every image a cosign task names must lie in the

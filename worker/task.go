@@ -47,17 +47,19 @@ type Task struct {
 	Inputs    []string `json:"inputs,omitempty"`
 	Repo      string   `json:"repo,omitempty"`
 	Requester string   `json:"requester,omitempty"`
-	// ReplyTo is the subject of the envelope (default results_prefix.task_id).
+	// ReplyTo may only name the task's own results subject
+	// (<results_prefix>.<tenant>.<task_id>, where the envelope goes anyway):
+	// kept so older tasks that spell it out still work.
 	ReplyTo string `json:"reply_to,omitempty"`
 }
 
-// TaskMsgID is the Nats-Msg-Id a task should be published with: its id
-// and a digest of its bytes. The same task published twice is
-// deduplicated by JetStream; a corrected task under the id of a refused
-// one is not.
-func TaskMsgID(taskID string, data []byte) string {
+// TaskMsgID is the Nats-Msg-Id a tenant's task should be published with:
+// the tenant, its id and a digest of its bytes. The same task published
+// twice is deduplicated by JetStream; a corrected task under the id of a
+// refused one is not, nor another tenant's task with the same id.
+func TaskMsgID(tenant, taskID string, data []byte) string {
 	sum := sha256.Sum256(data)
-	return taskID + ":" + hex.EncodeToString(sum[:8])
+	return tenant + "/" + taskID + ":" + hex.EncodeToString(sum[:8])
 }
 
 // TaskError is a task that cannot be run: the envelope names the field.

@@ -66,6 +66,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n *config.NATS) 
 	}
 	results, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name: n.ResultsStream, Subjects: []string{n.ResultsPrefix + ".>"}, Storage: jetstream.FileStorage,
+		// Direct get names the subject in the API subject, so NATS
+		// permissions can let a tenant look up only its own envelopes.
+		AllowDirect: true,
 		// One envelope per task id even when a task is redelivered late.
 		Duplicates: time.Hour, MaxAge: 7 * 24 * time.Hour,
 	})

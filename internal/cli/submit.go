@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,14 +25,15 @@ func newSubmit(io IO) *cobra.Command {
 	var (
 		t                    worker.Task
 		file, natsURL, cfgFn string
+		tenant               string
 		wait                 bool
 		timeout              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "submit",
 		Short: "Publish a signing task to the daemon's queue (and optionally wait for its envelope)",
-		Long: "Publishes a pubtools-sign.task.v1 task built from flags (or read from --file) to the tasks stream, with\n" +
-			"Nats-Msg-Id = task id + a digest of the task, and prints the task id. A task id that already has an envelope is\n" +
+		Long: "Publishes a pubtools-sign.task.v1 task built from flags (or read from --file) to <tasks prefix>.<tenant>.<signer>,\n" +
+			"with Nats-Msg-Id = tenant/task id + a digest of the task, and prints the task id. A task id that already has an envelope is\n" +
 			"not submitted again (its envelope is the answer). With --wait it prints the result envelope and exits 1 unless\n" +
 			"every signature succeeded. The NATS URL comes from --nats-url, PUBTOOLS_SIGN_NATS_URL, the config file, or\n" +
 			defaultNATSURL + " (where `serve` starts its embedded server).",
@@ -60,7 +63,11 @@ func newSubmit(io IO) *cobra.Command {
 				return &exitError{code: ExitUsage, msg: "task: " + err.Error()}
 			}
 			url := firstNonEmpty(natsURL, cfg.NATS.URL, defaultNATSURL)
-			return submit(cmd, cfg, url, &t, data, wait, timeout)
+			tenant = firstNonEmpty(tenant, cfg.NATS.Tenant, config.DefaultTenant)
+			if !config.SubjectToken.MatchString(tenant) {
+				return &exitError{code: ExitUsage, msg: fmt.Sprintf("--tenant %q: lower-case letters, digits, '_' and '-', at most 64", tenant)}
+			}
+			return submit(cmd, cfg, url, tenant, &t, data, wait, timeout)
 		},
 	}
 	fl := cmd.Flags()
@@ -74,7 +81,7 @@ func newSubmit(io IO) *cobra.Command {
 	fl.StringArrayVar(&t.Inputs, "input", nil, "text to clearsign, or base64 blob for msg-blob (repeatable)")
 	fl.StringVar(&t.Repo, "repo", "", "repository for msg-clear")
 	fl.StringVar(&t.Requester, "requester", "", "requester instead of the certificate's CN")
-	fl.StringVar(&t.ReplyTo, "reply-to", "", "subject for the envelope (default: <results_prefix>.<task id>)")
+	fl.StringVar(&tenant, "tenant", "", "tenant to submit as: the task goes to <tasks prefix>.<tenant>.<signer> (default: nats.tenant, else \"default\")")
 	fl.StringVar(&file, "file", "", "read the task from this JSON file (flags fill what it leaves out)")
 	fl.StringVar(&natsURL, "nats-url", "", "NATS server URL")
 	fl.StringVar(&cfgFn, "config-file", config.SearchPaths[0], "config file for the nats section (optional)")
@@ -83,9 +90,11 @@ func newSubmit(io IO) *cobra.Command {
 	return cmd
 }
 
-func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, data []byte, wait bool, timeout time.Duration) error {
+func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.Task, data []byte, wait bool, timeout time.Duration) error {
 	ctx := cmd.Context()
-	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign submit")
+	// Replies (publish acks) come to the tenant's own inbox, which NATS
+	// permissions let no other tenant read.
+	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign submit", nats.CustomInboxPrefix(worker.InboxPrefix(tenant)))
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
@@ -94,11 +103,11 @@ func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, da
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
-	results, err := worker.EnsureStreams(ctx, js, &cfg.NATS)
+	results, err := resultsStream(ctx, js, &cfg.NATS)
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
-	resultSubject := firstNonEmpty(t.ReplyTo, cfg.NATS.ResultsPrefix+"."+t.TaskID)
+	resultSubject := worker.ResultSubject(cfg.NATS.ResultsPrefix, tenant, t.TaskID)
 	// A task id that already has an envelope (not a refusal) is done: the
 	// daemon would not sign it again, so there is nothing to wait for.
 	if stored, ok := worker.StoredEnvelope(ctx, results, resultSubject); ok {
@@ -118,8 +127,8 @@ func submit(cmd *cobra.Command, cfg *config.File, url string, t *worker.Task, da
 		}
 	}
 	hdr := nats.Header{}
-	hdr.Set(jetstream.MsgIDHeader, worker.TaskMsgID(t.TaskID, data))
-	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: taskSubject(&cfg.NATS, t.Signer), Data: data, Header: hdr})
+	hdr.Set(jetstream.MsgIDHeader, worker.TaskMsgID(tenant, t.TaskID, data))
+	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: worker.TaskSubject(cfg.NATS.TasksSubject, tenant, t.Signer), Data: data, Header: hdr})
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("publish task: %v", err)}
 	}
@@ -151,13 +160,18 @@ func printEnvelope(cmd *cobra.Command, data []byte) error {
 	return nil
 }
 
-// taskSubject is the tasks subject for a signer: the configured subject
-// with its trailing wildcard replaced by the signer name.
-func taskSubject(n *config.NATS, signer string) string {
-	if prefix, ok := strings.CutSuffix(n.TasksSubject, ">"); ok {
-		return prefix + signer
+// resultsStream finds the results stream. A tenant's NATS user may only
+// look streams up; only when they are missing (a first submit before any
+// worker ran, with an unrestricted user) does submit create them.
+func resultsStream(ctx context.Context, js jetstream.JetStream, n *config.NATS) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, n.ResultsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return worker.EnsureStreams(ctx, js, n)
 	}
-	return n.TasksSubject
+	if err != nil {
+		return nil, fmt.Errorf("results stream %s: %w", n.ResultsStream, err)
+	}
+	return s, nil
 }
 
 func firstNonEmpty(vals ...string) string {

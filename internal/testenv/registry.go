@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -27,6 +28,16 @@ type Registry struct {
 	User, Password string
 	server         *httptest.Server
 	denied         atomic.Value // string: repository refusing pushes
+	mu             sync.Mutex
+	authorizations []string // Authorization headers received, in order
+}
+
+// Authorizations are the non-empty Authorization headers the registry
+// received: what a client sent it as credentials.
+func (r *Registry) Authorizations() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.authorizations...)
 }
 
 // DenyPushTo makes the registry refuse writes to repository (e.g.
@@ -65,7 +76,15 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 			inner.ServeHTTP(w, r)
 		})
 	}
-	srv := httptest.NewServer(h)
+	served := h
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if a := req.Header.Get("Authorization"); a != "" {
+			reg.mu.Lock()
+			reg.authorizations = append(reg.authorizations, a)
+			reg.mu.Unlock()
+		}
+		served.ServeHTTP(w, req)
+	}))
 	t.Cleanup(srv.Close)
 	reg.Host, reg.server = strings.TrimPrefix(srv.URL, "http://"), srv
 	return reg
