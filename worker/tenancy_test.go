@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-envconfig"
@@ -27,14 +26,6 @@ import (
 
 // tenancyPort is the port of this test's nats-server (h14's range).
 const tenancyPort = 11411
-
-// Passwords of the shipped config's users; none may appear in a log.
-var natsPasswords = map[string]string{
-	"PUBTOOLS_SIGN_NATS_PASSWORD": "worker-Pa55-never-print",
-	"TEAM_A_NATS_PASSWORD":        "team-a-Pa55-never-print",
-	"TEAM_B_NATS_PASSWORD":        "team-b-Pa55-never-print",
-	"NATS_OPERATOR_PASSWORD":      "operator-Pa55-never-print",
-}
 
 const tenancyRegistryPassword = "robot-Pa55-never-print"
 
@@ -63,7 +54,7 @@ func (b *syncBuffer) String() string {
 // every subject.
 type tenancy struct {
 	t        *testing.T
-	url      string
+	nats     *testenv.TenantsNATS
 	cfg      *config.File
 	own      *testenv.Registry // registry.example.com: credentials listed
 	other    *testenv.Registry // quay.example.org: team-b may sign there, no credentials
@@ -75,27 +66,14 @@ type tenancy struct {
 func newTenancy(t *testing.T) *tenancy {
 	t.Helper()
 	cosignBin := testenv.Cosign(t)
-	for k, v := range natsPasswords {
-		t.Setenv(k, v)
-	}
-	opts, err := server.ProcessConfigFile("../deploy/nats/tenants.conf")
-	require.NoError(t, err)
-	opts.Host, opts.Port, opts.StoreDir = "127.0.0.1", tenancyPort, t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	srv, err := server.NewServer(opts)
-	require.NoError(t, err)
-	go srv.Start()
-	t.Cleanup(srv.Shutdown)
-	require.True(t, srv.ReadyForConnections(10*time.Second), "nats-server on %d", tenancyPort)
-
-	ts := &tenancy{t: t, url: fmt.Sprintf("nats://127.0.0.1:%d", tenancyPort), logs: &syncBuffer{}, observed: map[string]int{}}
+	ts := &tenancy{t: t, nats: testenv.StartTenantsNATS(t, tenancyPort), logs: &syncBuffer{}, observed: map[string]int{}}
 	ts.own = testenv.StartRegistry(t, "robot", tenancyRegistryPassword)
 	ts.other = testenv.StartRegistry(t, "", "")
 	dir := t.TempDir()
 	keyA, _ := testenv.CosignKeyPair(t, cosignBin, mkdir(t, dir, "a"))
 	keyB, _ := testenv.CosignKeyPair(t, cosignBin, mkdir(t, dir, "b"))
 
-	policy, err := os.ReadFile("../deploy/nats/tenants-policy.yaml")
+	policy, err := os.ReadFile(testenv.TenantsPolicy())
 	require.NoError(t, err)
 	shipped := strings.NewReplacer("registry.example.com", ts.own.Host, "quay.example.org", ts.other.Host).Replace(string(policy))
 	conf := shipped + fmt.Sprintf(`cosign_signer:
@@ -157,13 +135,11 @@ func mkdir(t *testing.T, parent, name string) string {
 // inbox prefix, as submit does.
 func (ts *tenancy) connect(user string) *nats.Conn {
 	ts.t.Helper()
-	pw := map[string]string{"pubtools-sign": "PUBTOOLS_SIGN_NATS_PASSWORD", "team-a": "TEAM_A_NATS_PASSWORD",
-		"team-b": "TEAM_B_NATS_PASSWORD", "operator": "NATS_OPERATOR_PASSWORD"}[user]
-	opts := []nats.Option{nats.UserInfo(user, natsPasswords[pw]), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+	opts := []nats.Option{nats.UserInfo(user, ts.nats.Passwords[user]), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
 	if strings.HasPrefix(user, "team-") {
 		opts = append(opts, nats.CustomInboxPrefix(worker.InboxPrefix(user)))
 	}
-	nc, err := nats.Connect(ts.url, opts...)
+	nc, err := nats.Connect(ts.nats.URL, opts...)
 	require.NoError(ts.t, err)
 	ts.t.Cleanup(nc.Close)
 	return nc
@@ -362,7 +338,7 @@ func TestTenantsCannotTurnTheDaemonAgainstItsOwner(t *testing.T) {
 	// No password in the worker's logs (debug level, every task above).
 	logs := ts.logs.String()
 	require.Contains(t, logs, "task finished")
-	for _, secret := range append(mapValues(natsPasswords), tenancyRegistryPassword) {
+	for _, secret := range append(mapValues(ts.nats.Passwords), tenancyRegistryPassword) {
 		assert.NotContains(t, logs, secret)
 	}
 }

@@ -119,9 +119,13 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		return printEnvelope(cmd, stored)
 	}
 	var envelopes jetstream.Consumer
-	if wait { // subscribe before publishing so the envelope cannot slip by
+	if wait {
+		// Everything stored after the stream's state read before publishing:
+		// an ordered consumer is created on its first fetch, so "new" would
+		// miss an envelope stored in between (a refusal takes a millisecond).
 		envelopes, err = results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{resultSubject}, DeliverPolicy: jetstream.DeliverNewPolicy})
+			FilterSubjects: []string{resultSubject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq: results.CachedInfo().State.LastSeq + 1})
 		if err != nil {
 			return &exitError{code: ExitFailed, msg: fmt.Sprintf("watch %s: %v", resultSubject, err)}
 		}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
+)
+
+// lockedBuilder is serve's stderr, read while serve still writes.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// `serve` as the pubtools-sign user of the shipped nats-server config
+// (password in nats.url) and `submit --tenant team-a --wait` as team-a:
+// the tenant's task is signed with the requester its policy records, a
+// requester it may not name is refused, and no password appears in
+// `config check`, the daemon's log or a connect error.
+func TestServeAndSubmitAsATenant(t *testing.T) {
+	n := testenv.StartTenantsNATS(t, 11412)
+	h := newHarness(t, "main", confOptions{})
+	h.serve(emulator.Faults{})
+	policy, err := os.ReadFile(testenv.TenantsPolicy())
+	require.NoError(t, err)
+	conf, err := os.ReadFile(h.conf)
+	require.NoError(t, err)
+	httpPort := 11413
+	daemon := string(conf) + string(policy) + fmt.Sprintf(`cosign_signer:
+  cosign_bin: %s
+  key_aliases:
+    team-a-cosign: /nonexistent/a.key
+    team-b-cosign: /nonexistent/b.key
+worker:
+  id: tenant-test
+nats:
+  url: %s
+http:
+  listen: 127.0.0.1:%d
+log:
+  format: json
+`, testenv.Cosign(t), n.UserURL("pubtools-sign"), httpPort)
+	require.NoError(t, os.WriteFile(h.conf, []byte(daemon), 0o600))
+	secret := n.Passwords["pubtools-sign"]
+
+	checked, stderr, code := runCLI(t, "config", "check", h.conf)
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, checked, secret, "config check masks the NATS password")
+	assert.Contains(t, checked, "nats://pubtools-sign:xxxxx@")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	serveErr := &lockedBuilder{}
+	go func() {
+		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &strings.Builder{}, Stderr: serveErr, Getenv: os.Getenv})
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond, "serve: %s", serveErr)
+
+	stdout, stderr, code := runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+		"--task-id", "tenant-1", "--signing-key", "team-a-release", "--input", "hello", "--wait", "--timeout", "60s")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, `"status": "ok"`)
+	assert.Contains(t, stdout, `"requester": "team-a-pipeline"`, "the requester the policy records for team-a")
+
+	stdout, _, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+		"--task-id", "tenant-2", "--signing-key", "team-a-release", "--input", "hello", "--requester", "release-bot", "--wait", "--timeout", "60s")
+	assert.Equal(t, ExitFailed, code)
+	assert.Contains(t, stdout, `invalid task: requester: \"release-bot\" is not in tenants.team-a.requesters`, serveErr.String())
+
+	wrong := strings.Replace(n.UserURL("team-a"), n.Passwords["team-a"], "guessed-Pa55", 1)
+	_, stderr, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", wrong, "--signer", "msg-clear",
+		"--signing-key", "team-a-release", "--input", "x")
+	assert.Equal(t, ExitFailed, code)
+	assert.Contains(t, stderr, "connect to NATS at nats://team-a:xxxxx@")
+	assert.NotContains(t, stderr, "guessed-Pa55")
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	logs := serveErr.String()
+	assert.Contains(t, logs, `"msg":"worker ready"`)
+	assert.NotContains(t, logs, secret, "the daemon's log holds no NATS password")
+}
