@@ -220,6 +220,9 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, chec
 			return nil, nil, err
 		}
 		sigs.CosignContainer = s.ContainerSign
+		if c := cfg.CosignSigner; (c.RegistryUser != "" || c.RegistryAuthFile != "") && len(c.Registries) == 0 {
+			log.Warn("cosign_signer has registry credentials but no registries: the daemon gives them to no registry", "key", "cosign_signer.registries")
+		}
 	}
 	return sigs, closeAll, nil
 }

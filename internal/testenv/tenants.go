@@ -24,7 +24,9 @@ type TenantsNATS struct {
 func TenantsConf() string { return filepath.Join(RepoRoot(), "deploy", "nats", "tenants.conf") }
 
 // TenantsPolicy is the pubtools-sign policy matching TenantsConf.
-func TenantsPolicy() string { return filepath.Join(RepoRoot(), "deploy", "nats", "tenants-policy.yaml") }
+func TenantsPolicy() string {
+	return filepath.Join(RepoRoot(), "deploy", "nats", "tenants-policy.yaml")
+}
 
 // StartTenantsNATS serves TenantsConf on 127.0.0.1:port until the test ends.
 func StartTenantsNATS(t testing.TB, port int) *TenantsNATS {
