@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,6 +48,7 @@ func TestDaemonSignsOnlyWithAliasedKeys(t *testing.T) {
 // (the file is removed when the operation ends).
 type configCopier struct {
 	*recordingRunner
+	mu   sync.Mutex
 	seen []string
 }
 
@@ -54,7 +56,9 @@ func (c *configCopier) Run(ctx context.Context, argv, env []string) (string, str
 	for _, e := range env {
 		if d, ok := strings.CutPrefix(e, "DOCKER_CONFIG="); ok {
 			data, _ := os.ReadFile(filepath.Join(d, "config.json"))
+			c.mu.Lock()
 			c.seen = append(c.seen, string(data))
+			c.mu.Unlock()
 		}
 	}
 	return c.recordingRunner.Run(ctx, argv, env)
