@@ -270,6 +270,13 @@ func TestTenantsCannotTurnTheDaemonAgainstItsOwner(t *testing.T) {
 			refused(t, ts.envelope(a, "team-a", id), "reply_to", "own results subject")
 			_ = what
 		}
+		// reply_to naming the task's own results subject is the one kept
+		// spelling: one envelope, where it would go anyway.
+		task := cosignTask("a-own-reply", "team-a-cosign", imgA, digestA)
+		task.ReplyTo = "pubtools.sign.results.team-a.a-own-reply"
+		require.NoError(t, ts.publish(a, "team-a", "cosign-container", task))
+		e := ts.envelope(a, "team-a", "a-own-reply")
+		assert.Equal(t, "ok", e.SignerResult.Status, e.SignerResult.ErrorMessage)
 	})
 
 	t.Run("a micro request is answered only on the tenant's inbox", func(t *testing.T) {
@@ -335,6 +342,20 @@ func TestTenantsCannotTurnTheDaemonAgainstItsOwner(t *testing.T) {
 	}()
 	require.NoError(t, err)
 	assert.NotZero(t, info.State.Msgs, "the results stream was not purged")
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	results, err := js.Stream(context.Background(), ts.cfg.NATS.ResultsStream)
+	require.NoError(t, err)
+	perSubject, err := results.Info(context.Background(), jetstream.WithSubjectFilter("pubtools.sign.results.>"))
+	require.NoError(t, err)
+	for _, subj := range []string{"pubtools.sign.results.team-a.a-ok", "pubtools.sign.results.team-a.a-own-reply",
+		"pubtools.sign.results.team-a.shared-1", "pubtools.sign.results.team-b.shared-1"} {
+		assert.Equal(t, uint64(1), perSubject.State.Subjects[subj], "exactly one envelope on %s", subj)
+	}
+	for subj := range perSubject.State.Subjects {
+		assert.True(t, strings.HasPrefix(subj, "pubtools.sign.results.team-a.") || strings.HasPrefix(subj, "pubtools.sign.results.team-b."),
+			"envelope outside the tenants' namespaces: %s", subj)
+	}
 	// No password in the worker's logs (debug level, every task above).
 	logs := ts.logs.String()
 	require.Contains(t, logs, "task finished")
