@@ -113,20 +113,17 @@ func (m *MsgSigner) validate(path, section string) error {
 func checkBrokerURL(raw string) (bool, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return false, fmt.Errorf("not a URL: %q", redactURL(raw))
+		return false, fmt.Errorf("not a URL: %q", redact.URL(raw))
 	}
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
-		return false, fmt.Errorf("scheme must be amqp or amqps, got %q in %s", u.Scheme, redactURL(raw))
+		return false, fmt.Errorf("scheme must be amqp or amqps, got %q in %s", u.Scheme, redact.URL(raw))
 	}
 	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" || u.Hostname() == "" {
-		return false, fmt.Errorf("want scheme://host:port, got %s", redactURL(raw))
+		return false, fmt.Errorf("want scheme://host:port, got %s", redact.URL(raw))
 	}
 	return u.Scheme == "amqps", nil
 }
 
-// redactURL hides a password in a broker URL, also in one that does not
-// parse.
-func redactURL(raw string) string { return redact.URL(raw) }
 
 // checkReadable makes sure a configured file can be read, and is a file:
 // a path that wanders to a directory is named, not opened later.

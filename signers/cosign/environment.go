@@ -6,25 +6,24 @@ import (
 	"strings"
 )
 
-// passedThrough are the variables of this process cosign gets: what it
-// needs to run, reach the network and find CAs. Anything else (the
-// daemon's PUBTOOLS_SIGN_* settings, a registry password among them) is
-// not inherited; env_variables add what a deployment needs.
+// passedThrough are the variables of the daemon's environment cosign
+// gets: what it needs to run, reach the network and find CAs. Anything
+// else (the daemon's PUBTOOLS_SIGN_* settings, a registry password among
+// them) is not inherited; env_variables add what a deployment needs (a
+// KMS key's VAULT_TOKEN, AWS_REGION…).
 var passedThrough = []string{"PATH", "HOME", "TMPDIR", "USER", "LANG", "LC_ALL", "TZ",
 	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
 
-// cliPrefixes are passed through by the CLI only: its operator's own
-// cosign settings (COSIGN_PASSWORD for a key, SIGSTORE_*, TUF_ROOT), as
-// the Python tool's cosign inherited them. The daemon never passes them.
-var cliPrefixes = []string{"COSIGN_", "SIGSTORE_", "TUF_"}
-
-// environment is cosign's whole environment: passedThrough, env_variables
-// and the private DOCKER_CONFIG (which wins).
+// environment is cosign's whole environment plus env_variables and the
+// private DOCKER_CONFIG (which wins). The daemon passes only
+// passedThrough; the CLI, run by its operator in their own shell, passes
+// everything, as the Python tool did (cosign's KMS providers read their
+// credentials from there).
 func (s *Signer) environment(creds *dockerConfig) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if s.passes(name) {
+		if !s.daemon || slices.Contains(passedThrough, name) {
 			env = append(env, kv)
 		}
 	}
@@ -35,19 +34,4 @@ func (s *Signer) environment(creds *dockerConfig) []string {
 		env = append(env, creds.Env())
 	}
 	return env
-}
-
-func (s *Signer) passes(name string) bool {
-	if slices.Contains(passedThrough, name) {
-		return true
-	}
-	if s.daemon {
-		return false
-	}
-	for _, p := range cliPrefixes {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }

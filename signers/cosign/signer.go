@@ -54,8 +54,9 @@ type Options struct {
 	Backoff time.Duration
 	// Daemon signs for untrusted tasks: keys only through key_aliases (no
 	// key file, http:// or env:// reference from a task), registry
-	// credentials only for cosign_signer.registries. The CLI (false) keeps
-	// the Python tool's rules for its own command line.
+	// credentials only for cosign_signer.registries, an environment built
+	// rather than inherited. The CLI (false) keeps the Python tool's rules
+	// for its own command line.
 	Daemon bool
 }
 

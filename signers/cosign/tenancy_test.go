@@ -107,8 +107,8 @@ func TestAuthFileIsFilteredToTheRegistries(t *testing.T) {
 	assert.JSONEq(t, `{"auths": {"reg.io": {"auth": "a"}, "https://index.docker.io/v1/": {"auth": "b"}}, "credHelpers": {}}`, string(out))
 }
 
-// cosign's environment is built, not inherited: the daemon's settings
-// (a registry password given as PUBTOOLS_SIGN_…) never reach it.
+// The daemon's cosign environment is built, not inherited: its settings
+// (a registry password given as PUBTOOLS_SIGN_…) never reach cosign.
 func TestCosignEnvironmentIsBuiltNotInherited(t *testing.T) {
 	t.Setenv("PUBTOOLS_SIGN_COSIGN_SIGNER_REGISTRY_PASSWORD", "s3cret")
 	t.Setenv("COSIGN_PASSWORD", "from-shell")
@@ -122,6 +122,5 @@ func TestCosignEnvironmentIsBuiltNotInherited(t *testing.T) {
 	assert.Contains(t, env, "DOCKER_CONFIG=/tmp/x")
 	assert.Contains(t, joined, "PATH=")
 	cliEnv := strings.Join(New(Options{Config: testConfig()}).environment(nil), "\n")
-	assert.Contains(t, cliEnv, "COSIGN_PASSWORD=from-shell", "the CLI passes its operator's COSIGN_* on")
-	assert.NotContains(t, cliEnv, "s3cret")
+	assert.Contains(t, cliEnv, "COSIGN_PASSWORD=from-shell", "the CLI passes its operator's shell on, as the Python tool did")
 }
