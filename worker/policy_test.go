@@ -129,3 +129,21 @@ func TestSubjects(t *testing.T) {
 		assert.Empty(t, ParseTaskSubject("pubtools.sign.tasks.>", bad).Tenant, bad)
 	}
 }
+
+// BenchmarkPolicyAdmit: what the policy costs a task (a cosign task with
+// ten references, the most work Admit does: parsing each reference).
+func BenchmarkPolicyAdmit(b *testing.B) {
+	p := NewPolicy(policyConfig())
+	r := ParseTaskSubject("pubtools.sign.tasks.>", "pubtools.sign.tasks.a.cosign-container")
+	refs := make([]string, 10)
+	digests := make([]string, 10)
+	for i := range refs {
+		refs[i], digests[i] = "reg.a.io/team-a/app:"+string(rune('0'+i)), dg
+	}
+	for b.Loop() {
+		t := &Task{TaskID: "t-1", Signer: SignerCosignContainer, SigningKeys: []string{"a-key"}, References: refs, Digests: digests}
+		if err := p.Admit(r, t); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
