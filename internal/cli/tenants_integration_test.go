@@ -43,7 +43,7 @@ func (l *lockedBuilder) String() string {
 func TestServeAndSubmitAsATenant(t *testing.T) {
 	n := testenv.StartTenantsNATS(t, 11412)
 	h := newHarness(t, "main", confOptions{})
-	h.serve(emulator.Faults{})
+	signingServer := h.serve(emulator.Faults{})
 	policy, err := os.ReadFile(testenv.TenantsPolicy())
 	require.NoError(t, err)
 	conf, err := os.ReadFile(h.conf)
@@ -96,6 +96,14 @@ log:
 		"--task-id", "tenant-2", "--signing-key", "team-a-release", "--input", "hello", "--requester", "release-bot", "--wait", "--timeout", "60s")
 	assert.Equal(t, ExitFailed, code)
 	assert.Contains(t, stdout, `invalid task: requester: \"release-bot\" is not in tenants.team-a.requesters`, serveErr.String())
+
+	// A key outside team-a's signing_keys: refused, nothing reaches the signing server.
+	before := signingServer.Stats().Requests
+	stdout, _, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+		"--task-id", "tenant-3", "--signing-key", "team-b-release", "--input", "hello", "--wait", "--timeout", "60s")
+	assert.Equal(t, ExitFailed, code)
+	assert.Contains(t, stdout, `invalid task: signing_keys[0]: \"team-b-release\" is not in tenants.team-a.signing_keys`)
+	assert.Equal(t, before, signingServer.Stats().Requests, "no request was sent")
 
 	wrong := strings.Replace(n.UserURL("team-a"), n.Passwords["team-a"], "guessed-Pa55", 1)
 	_, stderr, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", wrong, "--signer", "msg-clear",
