@@ -124,7 +124,6 @@ func checkBrokerURL(raw string) (bool, error) {
 	return u.Scheme == "amqps", nil
 }
 
-
 // checkReadable makes sure a configured file can be read, and is a file:
 // a path that wanders to a directory is named, not opened later.
 func checkReadable(p string) error {
