@@ -21,17 +21,18 @@ const ServiceName = "pubtools-sign"
 func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(), err error) {
 	var wg sync.WaitGroup
 	handler := micro.HandlerFunc(func(req micro.Request) {
+		route := ParseRequestSubject(subject, req.Subject(), req.Reply())
 		select {
 		case w.slots <- struct{}{}:
 		case <-ctx.Done():
-			_ = req.Error("503", "worker shutting down", nil)
+			answerError(route, req, "503", "worker shutting down")
 			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-w.slots }()
-			w.handleRequest(ctx, subject, req)
+			w.handleRequest(ctx, route, req)
 		}()
 	})
 	svc, err := micro.AddService(w.nc, micro.Config{
@@ -57,11 +58,10 @@ func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(
 	}, nil
 }
 
-func (w *Worker) handleRequest(ctx context.Context, subject string, req micro.Request) {
-	route := ParseRequestSubject(subject, req.Subject(), req.Reply())
+func (w *Worker) handleRequest(ctx context.Context, route Route, req micro.Request) {
 	env, err := w.execute(ctx, route, req.Data(), nats.Header(req.Headers()), 1)
 	if err != nil {
-		_ = req.Error("503", "worker shutting down: "+err.Error(), nil)
+		answerError(route, req, "503", "worker shutting down: "+err.Error())
 		return
 	}
 	if err := w.publish(ctx, env); err != nil {
@@ -75,8 +75,16 @@ func (w *Worker) handleRequest(ctx context.Context, subject string, req micro.Re
 	}
 	data, err := env.Encode()
 	if err != nil {
-		_ = req.Error("500", err.Error(), nil)
+		answerError(route, req, "500", err.Error())
 		return
 	}
 	_ = req.Respond(data)
+}
+
+// answerError sends a micro error only to a reply subject the tenant may
+// use: even an empty error message on $KV.… would be a write.
+func answerError(route Route, req micro.Request, code, description string) {
+	if route.ReplyAllowed() {
+		_ = req.Error(code, description, nil)
+	}
 }
