@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
 )
 
 // SearchPaths are the files tried, in order, when no --config-file exists:
@@ -46,9 +48,9 @@ func (m *MsgSigner) applyDefaults(given func(key string) bool) {
 	setDefault(given, "retries", &m.Retries, 3)
 	setDefault(given, "send_retries", &m.SendRetries, 2)
 	setDefault(given, "task_id_attribute", &m.TaskIDAttribute, "pub_task_id")
-	setDefault(given, "send_window", &m.SendWindow, 256)
-	setDefault(given, "credit_window", &m.CreditWindow, 500)
-	setDefault(given, "connect_timeout", &m.ConnectTimeout, 10*time.Second)
+	setDefault(given, "send_window", &m.SendWindow, amqp.DefaultSendWindow)
+	setDefault(given, "credit_window", &m.CreditWindow, amqp.DefaultCreditWindow)
+	setDefault(given, "connect_timeout", &m.ConnectTimeout, amqp.DefaultConnectTimeout)
 }
 
 // applyDefaults fills the shared keys and chunk_size.

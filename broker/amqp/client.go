@@ -21,6 +21,7 @@ import (
 	goamqp "github.com/Azure/go-amqp"
 
 	"github.com/release-engineering/pubtools-sign-go/broker"
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 )
 
 // Sink receives every message a reply receiver gets.
@@ -34,7 +35,8 @@ type Options struct {
 	URLs []string
 	// TLS is used for amqps:// URLs (client certificate, CA).
 	TLS *tls.Config
-	// ConnectTimeout bounds one broker dial (TLS and SASL included).
+	// ConnectTimeout bounds one broker dial (TLS and SASL included) and
+	// one receiver attach.
 	ConnectTimeout time.Duration
 	// SendWindow bounds unsettled deliveries per Publish call.
 	SendWindow int
@@ -51,6 +53,33 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// Defaults for the Options left zero. The configuration's defaults for
+// the msg signer sections (package config) are these same constants.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultSendWindow     = 256
+	DefaultCreditWindow   = 500
+	DefaultListenerLinger = 30 * time.Second
+)
+
+func (o *Options) applyDefaults() {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.SendWindow <= 0 {
+		o.SendWindow = DefaultSendWindow
+	}
+	if o.CreditWindow <= 0 {
+		o.CreditWindow = DefaultCreditWindow
+	}
+	if o.ListenerLinger <= 0 {
+		o.ListenerLinger = DefaultListenerLinger
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
 // Client is a shared AMQP 1.0 connection with failover. It implements
 // broker.Bus.
 type Client struct {
@@ -61,11 +90,15 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // supervisor and receive loops
 
+	// mu guards the fields below and is never held across network I/O:
+	// readiness, Reconnected and Listen on an attached address answer at
+	// once while a dial or an attach waits on the broker.
 	mu          sync.Mutex
 	state       *connState    // nil while reconnecting
 	connected   chan struct{} // closed while state != nil
 	reconnected chan struct{} // closed at the next reconnection
 	listeners   map[string]*listener
+	closed      bool // set by Close; no goroutine is added to wg after it
 	reconnects  atomic.Uint64
 }
 
@@ -77,21 +110,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if len(opts.URLs) == 0 {
 		return nil, errors.New("amqp: no broker URLs")
 	}
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 10 * time.Second
-	}
-	if opts.SendWindow <= 0 {
-		opts.SendWindow = 256
-	}
-	if opts.CreditWindow <= 0 {
-		opts.CreditWindow = 500
-	}
-	if opts.Log == nil {
-		opts.Log = slog.Default()
-	}
-	if opts.ListenerLinger <= 0 {
-		opts.ListenerLinger = 30 * time.Second
-	}
+	opts.applyDefaults()
 	c := &Client{
 		opts:        opts,
 		log:         opts.Log,
@@ -113,11 +132,35 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Close detaches everything and closes the connection.
+// Close stops lingering receivers, closes the connection and waits for
+// the supervisor and every receive loop to end.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	for _, l := range c.listeners {
+		if l.idle != nil {
+			l.idle.Stop()
+			l.idle = nil
+		}
+	}
+	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	return nil
+}
+
+// goLocked runs f on the client's wait group unless the client is closed;
+// c.mu must be held, so no goroutine is added once Close waits.
+func (c *Client) goLocked(f func()) bool {
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Connected reports whether a connection is up now.
@@ -210,8 +253,12 @@ func (c *Client) supervise() {
 		if !ok {
 			return
 		}
+		// Receivers are attached again before the connection is published,
+		// without c.mu: Connected says false meanwhile, Reconnected and
+		// Listen (which waits for the connection, within its context) are
+		// not held up behind a broker round trip per receiver.
+		c.attachAll(next)
 		c.mu.Lock()
-		c.attachAllLocked(next)
 		c.setStateLocked(next)
 		close(c.reconnected)
 		c.reconnected = make(chan struct{})
@@ -220,27 +267,20 @@ func (c *Client) supervise() {
 	}
 }
 
-// reconnect dials with back-off until it succeeds or the client closes.
+// reconnect dials with jittered, capped back-off until it succeeds or the
+// client closes.
 func (c *Client) reconnect(prev *connState) (*connState, bool) {
-	backoff := 100 * time.Millisecond
-	start := prev.index + 1
-	for {
-		st, err := c.connect(c.ctx, start, prev.gen+1)
-		if err == nil {
-			return st, true
-		}
-		if c.ctx.Err() != nil {
-			return nil, false
-		}
-		c.log.Warn("reconnect failed, retrying", "error", err, "in", backoff)
-		select {
-		case <-c.ctx.Done():
-			return nil, false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
+	st, err := retry.Do(c.ctx, reconnectPolicy, func() (*connState, error) {
+		return c.connect(c.ctx, prev.index+1, prev.gen+1)
+	}, func(err error, next time.Duration) {
+		c.log.Warn("reconnect failed, retrying", "error", err, "in", next)
+	})
+	return st, err == nil
 }
+
+// reconnectPolicy: brokers usually come back within seconds; a short cap
+// keeps the outage seen by operations close to the broker's own.
+var reconnectPolicy = retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // waitConnected returns the live connection, waiting while reconnecting.
 func (c *Client) waitConnected(ctx context.Context) (*connState, error) {

@@ -11,6 +11,7 @@ import (
 )
 
 // listener is one reply address with its users and current receiver.
+// Client.mu guards every field but attach.
 type listener struct {
 	address string
 	refs    int
@@ -19,50 +20,73 @@ type listener struct {
 	idle    *time.Timer // detaches after ListenerLinger without users
 	// reusable receivers linger after their last user.
 	reusable bool
+	// attach is held across one attach of this address (a broker round
+	// trip), so concurrent users attach it once; Client.mu is not held.
+	attach sync.Mutex
 }
 
 // Listen implements broker.Bus: the receiver is attached (on the live
-// connection) before Listen returns.
+// connection) before Listen returns. An address already attached is shared
+// at once, whatever attach of another address is waiting on the broker.
 func (c *Client) Listen(ctx context.Context, address string, reusable bool) (func(), error) {
+	c.mu.Lock()
+	l := c.listeners[address]
+	if l == nil {
+		l = &listener{address: address}
+		c.listeners[address] = l
+	}
+	if l.idle != nil {
+		l.idle.Stop()
+		l.idle = nil
+	}
+	// Counted as a user before attaching, so detachIdle leaves it alone.
+	l.refs++
+	l.reusable = reusable
+	c.mu.Unlock()
+	var once sync.Once
+	release := func() { once.Do(func() { c.release(l) }) }
+	if err := c.ensureAttached(ctx, l); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// ensureAttached attaches l to the live connection unless it already is,
+// waiting for a reconnection if the connection drops meanwhile.
+func (c *Client) ensureAttached(ctx context.Context, l *listener) error {
 	for {
 		st, err := c.waitConnected(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		c.mu.Lock()
-		if c.state != st { // reconnected meanwhile
-			c.mu.Unlock()
-			continue
+		err = c.attachOnce(ctx, st, l)
+		if err == nil {
+			return nil
 		}
-		l := c.listeners[address]
-		if l == nil {
-			l = &listener{address: address}
+		if !lost(st, err) || ctx.Err() != nil {
+			return err
 		}
-		if l.idle != nil {
-			l.idle.Stop()
-			l.idle = nil
+		select {
+		case <-st.conn.Done():
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if l.gen != st.gen {
-			if err := c.attachLocked(ctx, st, l); err != nil {
-				c.mu.Unlock()
-				if lost(st, err) && ctx.Err() == nil {
-					select {
-					case <-st.conn.Done():
-						continue
-					case <-ctx.Done():
-						return nil, ctx.Err()
-					}
-				}
-				return nil, err
-			}
-		}
-		l.refs++
-		l.reusable = reusable
-		c.listeners[address] = l
-		c.mu.Unlock()
-		var once sync.Once
-		return func() { once.Do(func() { c.release(l) }) }, nil
 	}
+}
+
+// attachOnce attaches l on st unless it already is (by a concurrent user or
+// the supervisor).
+func (c *Client) attachOnce(ctx context.Context, st *connState, l *listener) error {
+	l.attach.Lock()
+	defer l.attach.Unlock()
+	c.mu.Lock()
+	done := l.gen == st.gen
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	return c.attach(ctx, st, l)
 }
 
 // release drops a user of l. The receiver stays attached for
@@ -72,66 +96,88 @@ func (c *Client) release(l *listener) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l.refs--
-	if l.refs > 0 {
+	if l.refs > 0 || c.closed {
 		return
 	}
 	if !l.reusable {
-		go c.detachIdle(l)
+		c.detachIdleLocked(l)
 		return
 	}
-	l.idle = time.AfterFunc(c.opts.ListenerLinger, func() { c.detachIdle(l) })
+	l.idle = time.AfterFunc(c.opts.ListenerLinger, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.detachIdleLocked(l)
+	})
 }
 
-// detachIdle detaches l if it is still unused.
-func (c *Client) detachIdle(l *listener) {
-	c.mu.Lock()
+// detachIdleLocked detaches l if it is still unused. c.mu must be held;
+// the detach itself runs in the background.
+func (c *Client) detachIdleLocked(l *listener) {
 	if l.refs > 0 || c.listeners[l.address] != l {
-		c.mu.Unlock()
 		return
 	}
 	delete(c.listeners, l.address)
 	recv := l.recv
 	l.recv, l.gen, l.idle = nil, 0, nil
-	c.mu.Unlock()
 	if recv == nil {
 		return
 	}
 	// RabbitMQ 3.10's AMQP 1.0 plugin never answers a receiver's detach, so
 	// waiting would stall: detach in the background, bounded, and cut short
-	// by Close.
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, detachTimeout)
-		defer cancel()
-		_ = recv.Close(ctx)
-	}()
+	// by Close (which closes the connection under it anyway).
+	c.goLocked(func() { closeReceiver(c.ctx, recv) })
+}
+
+// closeReceiver detaches recv, waiting at most detachTimeout for the broker.
+func closeReceiver(ctx context.Context, recv *goamqp.Receiver) {
+	ctx, cancel := context.WithTimeout(ctx, detachTimeout)
+	defer cancel()
+	_ = recv.Close(ctx)
 }
 
 // detachTimeout bounds waiting for a broker to confirm a receiver detach.
 const detachTimeout = 2 * time.Second
 
-// attachAllLocked attaches every listener to a new connection; one that
-// fails is attached again by its next Listen call.
-func (c *Client) attachAllLocked(st *connState) {
+// attachAll attaches every listener to a new connection, each bounded by
+// ConnectTimeout; one that fails is attached again by its next Listen call.
+func (c *Client) attachAll(st *connState) {
+	c.mu.Lock()
+	ls := make([]*listener, 0, len(c.listeners))
 	for _, l := range c.listeners {
+		ls = append(ls, l)
+	}
+	c.mu.Unlock()
+	for _, l := range ls {
 		ctx, cancel := context.WithTimeout(st.ctx, c.opts.ConnectTimeout)
-		if err := c.attachLocked(ctx, st, l); err != nil {
+		if err := c.attachOnce(ctx, st, l); err != nil {
 			c.log.Error("re-attach reply receiver failed", "address", l.address, "error", err)
 		}
 		cancel()
 	}
 }
 
-// attachLocked attaches a receiver with manual credit and starts its loop.
-func (c *Client) attachLocked(ctx context.Context, st *connState, l *listener) error {
+// attach attaches a receiver with manual credit on st (a broker round
+// trip, without c.mu) and starts its loop. The caller holds l.attach.
+func (c *Client) attach(ctx context.Context, st *connState, l *listener) error {
 	recv, err := st.recvSess.NewReceiver(ctx, l.address, &goamqp.ReceiverOptions{Credit: -1})
 	if err != nil {
 		return fmt.Errorf("attach reply receiver to %s on %s: %w", l.address, st.url, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listeners[l.address] != l || st.ctx.Err() != nil {
+		// Detached while attaching (its last user left), or the connection
+		// is already given up: nobody would read this receiver.
+		c.goLocked(func() { closeReceiver(c.ctx, recv) })
+		if st.ctx.Err() != nil {
+			return fmt.Errorf("attach reply receiver to %s on %s: connection given up", l.address, st.url)
+		}
+		return nil
+	}
 	l.recv, l.gen = recv, st.gen
-	c.wg.Add(1)
-	go c.receiveLoop(st, l.address, recv)
+	if !c.goLocked(func() { c.receiveLoop(st, l.address, recv) }) {
+		return errors.New("amqp client closed")
+	}
 	return nil
 }
 
@@ -140,7 +186,6 @@ func (c *Client) attachLocked(ctx context.Context, st *connState, l *listener) e
 // tops credit up early stops getting deliveries from RabbitMQ once its queue
 // has a backlog.
 func (c *Client) receiveLoop(st *connState, address string, recv *goamqp.Receiver) {
-	defer c.wg.Done()
 	window := uint32(c.opts.CreditWindow)
 	if err := recv.IssueCredit(window); err != nil {
 		c.log.Error("issue credit failed", "address", address, "error", err)
