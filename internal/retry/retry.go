@@ -56,7 +56,7 @@ func Do[T any](ctx context.Context, p Policy, op func() (T, error), notify func(
 	v, err := backoff.Retry(ctx, tries, opts...)
 	if err != nil && ctx.Err() != nil && last != nil && err != last {
 		// backoff returns only the context's error; the failure matters more.
-		err = fmt.Errorf("%w (gave up: %w)", last, ctx.Err())
+		err = fmt.Errorf("%w (cancelled: %w)", last, ctx.Err())
 	}
 	return v, err
 }

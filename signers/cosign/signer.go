@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
@@ -50,8 +51,8 @@ type Options struct {
 	Runner Runner
 	Log    *slog.Logger
 	// Backoff is the first pause between tries of a failing reference,
-	// doubled each time (default 1s).
-	Backoff time.Duration
+	// doubled each time (default 1s) up to MaxBackoff (default 30s).
+	Backoff, MaxBackoff time.Duration
 	// Daemon signs for untrusted tasks: keys only through key_aliases (no
 	// key file, http:// or env:// reference from a task), registry
 	// credentials only for cosign_signer.registries, an environment built
@@ -62,11 +63,11 @@ type Options struct {
 
 // Signer signs container images with cosign.
 type Signer struct {
-	cfg     *config.CosignSigner
-	run     Runner
-	log     *slog.Logger
-	backoff time.Duration
-	daemon  bool
+	cfg                 *config.CosignSigner
+	run                 Runner
+	log                 *slog.Logger
+	backoff, maxBackoff time.Duration
+	daemon              bool
 }
 
 // New returns a Signer.
@@ -80,7 +81,10 @@ func New(o Options) *Signer {
 	if o.Backoff == 0 {
 		o.Backoff = time.Second
 	}
-	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, daemon: o.Daemon}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, maxBackoff: max(o.MaxBackoff, o.Backoff), daemon: o.Daemon}
 }
 
 // Check reports a missing cosign binary as a configuration mistake.
@@ -181,37 +185,34 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	return res, nil
 }
 
-// signOne runs cosign for one job with retries; it returns cosign's stderr
-// and, on failure, a message naming the image.
+// signOne runs cosign for one job, up to `retries` tries with jittered
+// pauses (Backoff doubling, capped at MaxBackoff); it returns cosign's
+// stderr and, on failure, a message naming the image.
 func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, failure string) {
 	argv := signArgs(s.cfg, j.key, j.t)
-	pause := s.backoff
-	for try := 1; ; try++ {
-		log := s.log.With("image", j.t.image, "try", try)
-		log.Debug("running cosign", "argv", strings.Join(argv, " "))
+	try := 0
+	policy := retry.Policy{First: s.backoff, Max: s.maxBackoff, Tries: max(s.cfg.Retries, 1)}
+	stderr, err := retry.Do(ctx, policy, func() (string, error) {
+		try++
+		s.log.Debug("running cosign", "image", j.t.image, "try", try, "argv", strings.Join(argv, " "))
 		_, stderr, err := s.run.Run(ctx, argv, env)
-		if err == nil {
-			log.Info("signed with cosign")
-			return stderr, ""
-		}
-		if ctx.Err() != nil || try >= s.cfg.Retries {
-			msg := strings.TrimSpace(stderr)
-			if msg == "" {
-				msg = err.Error()
-			}
-			log.Error("cosign failed", "error", err, "stderr", msg)
-			if ctx.Err() != nil {
-				msg = fmt.Sprintf("%s (cancelled: %v)", msg, ctx.Err())
-			}
-			return stderr, fmt.Sprintf("%s: %s", j.t.image, msg)
-		}
-		log.Warn("cosign failed, retrying", "error", err, "in", pause)
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-		}
-		pause *= 2
+		return stderr, err
+	}, func(err error, next time.Duration) {
+		s.log.Warn("cosign failed, retrying", "image", j.t.image, "try", try, "error", err, "in", next)
+	})
+	log := s.log.With("image", j.t.image, "try", try)
+	if err == nil {
+		log.Info("signed with cosign")
+		return stderr, ""
 	}
+	msg := strings.TrimSpace(stderr)
+	if msg == "" {
+		msg = err.Error() // names a cancellation itself (retry.Do wraps it)
+	} else if ctx.Err() != nil {
+		msg = fmt.Sprintf("%s (cancelled: %v)", msg, ctx.Err())
+	}
+	log.Error("cosign failed", "error", err, "stderr", msg)
+	return stderr, fmt.Sprintf("%s: %s", j.t.image, msg)
 }
 
 // credentialRegistries are the registries of repos that get the registry
