@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/release-engineering/pubtools-sign-go/internal/logging"
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
 
@@ -202,9 +203,7 @@ func (f *File) validateDaemon() error {
 	if n.MaxDeliver < 1 {
 		return f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver)
 	}
-	switch strings.ToLower(f.Log.Level) {
-	case "debug", "info", "warning", "warn", "error":
-	default:
+	if _, err := logging.ParseLevel(f.Log.Level); err != nil || f.Log.Level == "" {
 		return f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level)
 	}
 	switch f.Log.Format {

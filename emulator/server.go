@@ -22,6 +22,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/broker"
 	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/jsonobj"
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 )
 
@@ -192,9 +193,7 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 			fields[k] = str
 		}
 	}
-	var order []string
-	dec := json.NewDecoder(bytesReader(body))
-	order = objectKeys(dec)
+	order := jsonobj.Keys(body)
 	for k, raw := range req {
 		var str string
 		if json.Unmarshal(raw, &str) == nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,16 +25,14 @@ import (
 // stack is the daemon's world for one test: an embedded NATS server of its
 // own, the shared RabbitMQ, and the emulator on topics private to the test.
 type stack struct {
-	t    *testing.T
-	cfg  *config.File
-	url  string
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	emu  *emulator.Server
-	log  *slog.Logger
-	env  string
-	mu   sync.Mutex
-	runs []func()
+	t   *testing.T
+	cfg *config.File
+	url string
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	emu *emulator.Server
+	log *slog.Logger
+	env string
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

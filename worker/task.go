@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/release-engineering/pubtools-sign-go/internal/jsonobj"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
@@ -110,42 +111,16 @@ func DecodeTask(data []byte, maxBytes int) (*Task, error) {
 // decoding (too large, wrong types), keeping it only if it is usable.
 func peekTaskID(data []byte) string {
 	var id string
-	_ = scanTopLevel(data, func(key string, dec *json.Decoder) error {
+	_ = jsonobj.Walk(data, func(key string, dec *json.Decoder) error {
 		if key == "task_id" {
 			if dec.Decode(&id) != nil || !validTaskID(id) {
 				id = ""
 			}
-			return errStopScan
+			return jsonobj.ErrStop
 		}
-		var skip json.RawMessage
-		return dec.Decode(&skip)
+		return jsonobj.Skip(dec)
 	})
 	return id
-}
-
-var errStopScan = errors.New("stop")
-
-// scanTopLevel calls visit for each key of the top-level object; visit
-// must consume the value.
-func scanTopLevel(data []byte, visit func(key string, dec *json.Decoder) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return errors.New("not a JSON object")
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key, _ := t.(string)
-		if err := visit(key, dec); err != nil {
-			if errors.Is(err, errStopScan) {
-				return nil
-			}
-			return err
-		}
-	}
-	return nil
 }
 
 // taskFields are the exact (case-sensitive) keys of a task.
@@ -157,7 +132,7 @@ var taskFields = map[string]bool{"schema": true, "task_id": true, "signer": true
 // match a field only case-insensitively, and duplicate keys.
 func checkKeys(data []byte) error {
 	seen := map[string]bool{}
-	return scanTopLevel(data, func(key string, dec *json.Decoder) error {
+	return jsonobj.Walk(data, func(key string, dec *json.Decoder) error {
 		if !taskFields[key] {
 			return &TaskError{Field: key, Problem: "unknown field"}
 		}
@@ -165,8 +140,7 @@ func checkKeys(data []byte) error {
 			return &TaskError{Field: key, Problem: "duplicate key"}
 		}
 		seen[key] = true
-		var skip json.RawMessage
-		return dec.Decode(&skip)
+		return jsonobj.Skip(dec)
 	})
 }
 

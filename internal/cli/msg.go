@@ -19,10 +19,9 @@ import (
 
 // msgJob is one messaging command's operation, ready to run.
 type msgJob struct {
-	flags     *commonFlags
-	batch     bool
-	requester string
-	rawField  string
+	flags    *commonFlags
+	batch    bool
+	rawField string
 	// skeleton is the result printed when the signer cannot even connect.
 	skeleton func() *signers.Result
 	validate func() error

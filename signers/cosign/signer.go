@@ -141,10 +141,7 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	var order []string
 	groups := map[string][]job{}
 	for k, key := range op.SigningKeys {
-		real := key
-		if alias, ok := s.cfg.KeyAliases[key]; ok {
-			real = alias
-		}
+		real := signers.ResolveKey(s.cfg.KeyAliases, key)
 		for _, t := range ts {
 			if _, ok := groups[t.repo]; !ok {
 				order = append(order, t.repo)

@@ -10,11 +10,8 @@ import (
 // BatchContainerSign is the msg_batch_signer variant of ContainerSign:
 // claims are grouped by repository (in order of first appearance) into
 // chunks of at most chunkSize, one request per chunk carrying every key.
-// OperationResults has one entry per chunk.
+// OperationResults has one entry per chunk. op must pass Validate.
 func (s *Signer) BatchContainerSign(ctx context.Context, op *signers.ContainerSign, chunkSize int) (*signers.Result, error) {
-	if err := op.Validate(); err != nil {
-		return nil, err
-	}
 	p, err := s.newPrepared(ctx, op.Requester, containerValues(op))
 	if err != nil {
 		return nil, err
@@ -22,7 +19,7 @@ func (s *Signer) BatchContainerSign(ctx context.Context, op *signers.ContainerSi
 	keys := make([]string, len(op.SigningKeys))
 	keyIDs := make([]string, len(op.SigningKeys))
 	for i, k := range op.SigningKeys {
-		keys[i] = resolveKey(s.cfg.KeyAliases, k)
+		keys[i] = signers.ResolveKey(s.cfg.KeyAliases, k)
 		keyIDs[i] = keyID(keys[i])
 	}
 	// The Python tool sends [""] when no names are given.

@@ -113,14 +113,6 @@ type opFields map[string]func() string
 func text(s string) func() string       { return func() string { return s } }
 func listRepr(l []string) func() string { return func() string { return config.PythonListRepr(l) } }
 
-// resolveKey maps a key alias to the real key.
-func resolveKey(aliases map[string]string, key string) string {
-	if real, ok := aliases[key]; ok {
-		return real
-	}
-	return key
-}
-
 // spoolOver is the number of requests above which replies are kept in a
 // file rather than in memory.
 const spoolOver = 1000
@@ -188,11 +180,10 @@ func (s *Signer) listenReusable() bool {
 }
 
 // ContainerSign signs each reference/digest pair with each key: one
-// request per pair and key, reference-major.
+// request per pair and key, reference-major. Like every method of Signer
+// it takes an operation that passed its Validate (the worker checks a task
+// as it decodes it, the CLI before it dials): it does not check again.
 func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
-	if err := op.Validate(); err != nil {
-		return nil, err
-	}
 	p, err := s.newPrepared(ctx, op.Requester, containerValues(op))
 	if err != nil {
 		return nil, err
@@ -201,7 +192,7 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	p.plan(len(op.References)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
 		ref, digest, k := op.References[i/keys], op.Digests[i/keys], i%keys
 		repo, _ := signers.RepoOf(ref)
-		body := signingBody(ContainerSignature, ContainerClaim(digest, ref), resolveKey(s.cfg.KeyAliases, op.SigningKeys[k]),
+		body := signingBody(ContainerSignature, ContainerClaim(digest, ref), signers.ResolveKey(s.cfg.KeyAliases, op.SigningKeys[k]),
 			nameAt(op.SigningKeyNames, k), id, created, p.creator, repo)
 		return ContainerSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}, {Key: "manifest_digest", Value: digest}}
 	})
@@ -210,9 +201,6 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 
 // ClearSign clearsigns each input with each key.
 func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers.Result, error) {
-	if err := op.Validate(); err != nil {
-		return nil, err
-	}
 	p, err := s.newPrepared(ctx, op.Requester, opFields{
 		"task_id": text(op.TaskID), "repo": text(op.Repo), "requester": text(op.Requester),
 		"inputs": listRepr(op.Inputs), "signing_keys": listRepr(op.SigningKeys),
@@ -223,7 +211,7 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 	keys := len(op.SigningKeys)
 	p.plan(len(op.Inputs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
 		data, _ := Latin1Base64(op.Inputs[i/keys]) // op.Validate refused what latin-1 cannot encode
-		body := signingBody(ClearsignSignature, data, resolveKey(s.cfg.KeyAliases, op.SigningKeys[i%keys]), "", id, created, p.creator, op.Repo)
+		body := signingBody(ClearsignSignature, data, signers.ResolveKey(s.cfg.KeyAliases, op.SigningKeys[i%keys]), "", id, created, p.creator, op.Repo)
 		return ClearsignSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
 	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys, KeysField: "signing_key"}), nil
@@ -231,9 +219,6 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 
 // BlobSign signs each blob (base64, as given) with each key.
 func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.Result, error) {
-	if err := op.Validate(); err != nil {
-		return nil, err
-	}
 	p, err := s.newPrepared(ctx, op.Requester, opFields{
 		"task_id": text(op.TaskID), "requester": text(op.Requester), "blobs": listRepr(op.Blobs),
 		"signing_keys": listRepr(op.SigningKeys), "signing_key_names": listRepr(op.SigningKeyNames),
@@ -244,7 +229,7 @@ func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.R
 	keys := len(op.SigningKeys)
 	p.plan(len(op.Blobs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
 		k := i % keys
-		body := signingBody(GPGSignature, op.Blobs[i/keys], resolveKey(s.cfg.KeyAliases, op.SigningKeys[k]), nameAt(op.SigningKeyNames, k), id, created, p.creator, "")
+		body := signingBody(GPGSignature, op.Blobs[i/keys], signers.ResolveKey(s.cfg.KeyAliases, op.SigningKeys[k]), nameAt(op.SigningKeyNames, k), id, created, p.creator, "")
 		return GPGSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
 	})
 	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil

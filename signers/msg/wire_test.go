@@ -136,23 +136,3 @@ func TestListFieldsFormatLikePythonLists(t *testing.T) {
 	assert.Equal(t, "listen /topic/reply.['reg.io/ns/app:0', 'reg.io/ns/app:1']", bus.events[0])
 	assert.Equal(t, "/topic/sign.['K']", bus.published[0].Address)
 }
-
-func TestBadOperationsNameTheField(t *testing.T) {
-	s, _, _ := newTestSigner(t, testConfig(), nil)
-	cases := []struct {
-		op    *signers.ContainerSign
-		field string
-	}{
-		{&signers.ContainerSign{Digests: []string{digest}, References: []string{"a:1", "reg/b:1"}, SigningKeys: []string{"K"}}, "digests"},
-		{&signers.ContainerSign{Digests: []string{digest}, References: []string{"no-repo"}, SigningKeys: []string{"K"}}, "references[0]"},
-		{&signers.ContainerSign{Digests: []string{"sha256:XYZ"}, References: []string{"reg/b:1"}, SigningKeys: []string{"K"}}, "digests[0]"},
-		{&signers.ContainerSign{Digests: []string{digest}, References: []string{"reg/b:1"}}, "signing_keys"},
-		{&signers.ContainerSign{Digests: []string{digest}, References: []string{"reg/b:1"}, SigningKeys: []string{"K"}, SigningKeyNames: []string{"a", "b"}}, "signing_key_names"},
-	}
-	for _, tc := range cases {
-		_, err := s.ContainerSign(context.Background(), tc.op)
-		var ie *signers.InputError
-		require.ErrorAs(t, err, &ie)
-		assert.Equal(t, tc.field, ie.Field)
-	}
-}
