@@ -95,7 +95,7 @@ func (s *stack) startReplica(id string, mutate func(*config.File)) *replica {
 	conn, err := msg.Connect(context.Background(), cfg.MsgSigner, "", "msg_signer", s.log)
 	require.NoError(s.t, err)
 	metrics := worker.NewMetrics()
-	signer := msg.New(msg.Options{Config: cfg.MsgSigner, Bus: conn.Client, Pending: conn.Pending, Creator: conn.Creator, WorkerID: id, Log: s.log, Observer: metrics})
+	signer := conn.Signer(msg.Options{Config: cfg.MsgSigner, WorkerID: id, Log: s.log, Observer: metrics})
 	sigs := &worker.Signers{MsgContainer: signer.ContainerSign, MsgClear: signer.ClearSign, MsgBlob: signer.BlobSign}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := worker.New(ctx, worker.Options{Config: &cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: s.log.With("worker", id)})

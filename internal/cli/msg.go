@@ -61,7 +61,7 @@ func (j *msgJob) run(cmd *cobra.Command) error {
 		return printResult(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, j.flags.raw, j.rawField)
 	}
 	defer conn.Close()
-	signer := msg.New(msg.Options{Config: sectionCfg, Bus: conn.Client, Pending: conn.Pending, Creator: conn.Creator, Log: log})
+	signer := conn.Signer(msg.Options{Config: sectionCfg, Log: log})
 	res, err := j.sign(ctx, signer, chunk)
 	if err != nil {
 		if errors.Is(err, msg.ErrNoRequester) {

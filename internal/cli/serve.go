@@ -110,8 +110,7 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	metrics := worker.NewMetrics()
 	metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_nats_reconnects_total", Help: "Reconnections to NATS."},
 		func() float64 { return float64(nc.Stats().Reconnects) }))
-	checks := []worker.ReadinessCheck{{Name: "nats", Ready: nc.IsConnected}}
-	sigs, closeSigners, err := buildSigners(ctx, cfg, metrics, &checks, log)
+	sigs, checks, closeSigners, err := buildSigners(ctx, cfg, metrics, log)
 	if err != nil {
 		return usageOrFailure(err)
 	}
@@ -126,6 +125,7 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		return usageOrFailure(err)
 	}
 	if cfg.HTTP.Listen != "" {
+		checks = append([]worker.ReadinessCheck{{Name: "nats", Ready: nc.IsConnected}}, checks...)
 		srv := &http.Server{Handler: worker.HTTPHandler(metrics, checks), ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
@@ -164,9 +164,10 @@ func connectNATS(url string, n *config.NATS, name string, extra ...nats.Option) 
 }
 
 // buildSigners connects every configured signer section once; all tasks
-// share these connections.
-func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, checks *[]worker.ReadinessCheck, log *slog.Logger) (*worker.Signers, func(), error) {
+// share these connections. It returns the connections' readiness checks.
+func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log *slog.Logger) (*worker.Signers, []worker.ReadinessCheck, func(), error) {
 	sigs := &worker.Signers{}
+	var checks []worker.ReadinessCheck
 	var closers []func()
 	closeAll := func() {
 		for _, c := range closers {
@@ -179,26 +180,15 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, chec
 			return nil, err
 		}
 		closers = append(closers, func() { conn.Close() })
-		labels := prometheus.Labels{"section": section}
-		m.Registry.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pubtools_sign_pending_requests", Help: "Signing requests awaiting a reply.", ConstLabels: labels},
-				func() float64 { return float64(conn.Pending.Len()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_broker_reconnects_total", Help: "Reconnections to the messaging broker.", ConstLabels: labels},
-				func() float64 { return float64(conn.Client.Reconnects()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_unknown_replies_total", Help: "Replies for no pending request (other replicas', duplicates).", ConstLabels: labels},
-				func() float64 { return float64(conn.Router.Stats().Unknown) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_malformed_replies_total", Help: "Replies that could not be read.", ConstLabels: labels},
-				func() float64 { return float64(conn.Router.Stats().Malformed) }),
-		)
-		*checks = append(*checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Client.Connected})
-		return msg.New(msg.Options{Config: sc, Bus: conn.Client, Pending: conn.Pending, Creator: conn.Creator,
-			WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m}), nil
+		m.Registry.MustRegister(conn.Collectors(section)...)
+		checks = append(checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Ready})
+		return conn.Signer(msg.Options{Config: sc, WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m}), nil
 	}
 	if cfg.MsgSigner != nil {
 		s, err := connect(cfg.MsgSigner, "msg_signer")
 		if err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sigs.MsgContainer, sigs.MsgClear, sigs.MsgBlob = s.ContainerSign, s.ClearSign, s.BlobSign
 	}
@@ -206,7 +196,7 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, chec
 		s, err := connect(&cfg.MsgBatchSigner.MsgSigner, "msg_batch_signer")
 		if err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		chunk := cfg.MsgBatchSigner.ChunkSize
 		sigs.MsgBatchContainer = func(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
@@ -217,14 +207,14 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, chec
 		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer")})
 		if err := s.Check(cfg.Path); err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sigs.CosignContainer = s.ContainerSign
 		if c := cfg.CosignSigner; (c.RegistryUser != "" || c.RegistryAuthFile != "") && len(c.Registries) == 0 {
 			log.Warn("cosign_signer has registry credentials but no registries: the daemon gives them to no registry", "key", "cosign_signer.registries")
 		}
 	}
-	return sigs, closeAll, nil
+	return sigs, checks, closeAll, nil
 }
 
 // connectWithRetry keeps dialing a section's brokers until they answer:
