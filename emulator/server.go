@@ -1,7 +1,9 @@
 // Package emulator plays the signing server on a real AMQP 1.0 broker for
 // development, tests and benchmarks: it takes requests from the request
-// address, signs the claim/data with a real OpenPGP key and replies in the
-// format of SPEC §2.1, echoing the request's fields beside the signature.
+// address, signs the claim/data with a real OpenPGP key and replies as the
+// signing server does ({"msg": {<message_id_key>: id, "errors": [...],
+// "signed_claim" | "signed_data" | "signed_payload": ...}}), echoing the
+// request's fields beside the signature.
 // Faults (delay, drop, duplicate, stray, error and malformed replies) are
 // knobs.
 package emulator

@@ -2,6 +2,7 @@ package signers
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,9 +27,11 @@ type SignerResult struct {
 // {"signer_result", "operation_results", "operation", "signing_keys"}.
 type Result struct {
 	SignerResult SignerResult
-	// OperationResults has one entry per request in input order: a
-	// ReplyResult (or its Spooled encoding), a cosign message string, or ""
-	// where nothing came back.
+	// OperationResults has one entry per request in input order, of one of
+	// three types: a ReplyResult or, for large operations, its Spooled
+	// encoding (both Replies: ask them for the reply body), a cosign
+	// message string, or "" where nothing came back. Each prints itself
+	// through pyjson.
 	OperationResults []any
 	// Operation is the operation's Python to_dict().
 	Operation   pyjson.Object
@@ -70,7 +73,10 @@ func (r *Result) Members() pyjson.Object {
 	}
 }
 
-// MarshalJSON writes the result in the Python tool's key order.
+// MarshalJSON writes the result in the Python tool's key order, compact as
+// encoding/json writes; WriteJSON and pyjson.Marshal write json.dumps's
+// layout. Every MarshalJSON of this package is compact, every
+// MarshalPyJSON json.dumps's.
 func (r *Result) MarshalJSON() ([]byte, error) { return r.Members().MarshalJSON() }
 
 // WriteJSON streams the result as Python's json.dumps prints it, after the
@@ -128,8 +134,35 @@ type ReplyResult struct {
 	Properties map[string]any
 }
 
-// MarshalJSON writes [body, properties] (in json.dumps layout).
-func (r ReplyResult) MarshalJSON() ([]byte, error) { return r.MarshalPyJSON() }
+// Reply is an operation result that holds a signing-server reply.
+type Reply interface {
+	// ReplyBody is the reply's body as received (a JSON object).
+	ReplyBody() (json.RawMessage, error)
+}
+
+var (
+	_ Reply = ReplyResult{}
+	_ Reply = Spooled{}
+)
+
+// ReplyBody implements Reply.
+func (r ReplyResult) ReplyBody() (json.RawMessage, error) { return r.Body, nil }
+
+// MarshalJSON writes [body, properties], compact.
+func (r ReplyResult) MarshalJSON() ([]byte, error) { return compactPy(r) }
+
+// compactPy is v's json.dumps form made compact, as encoding/json writes.
+func compactPy(v pyjson.Marshaler) ([]byte, error) {
+	py, err := v.MarshalPyJSON()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, py); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
 
 // MarshalPyJSON writes [body, properties]. Property keys are sorted: AMQP
 // hands them over as a map, so their wire order is not known.

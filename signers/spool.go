@@ -2,6 +2,7 @@ package signers
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -76,8 +77,22 @@ type Spooled struct {
 	length int
 }
 
-// MarshalJSON reads the value back.
-func (v Spooled) MarshalJSON() ([]byte, error) { return v.spool.read(v.offset, v.length) }
+// MarshalJSON reads the value back, compact.
+func (v Spooled) MarshalJSON() ([]byte, error) { return compactPy(v) }
+
+// ReplyBody implements Reply: the body of the [body, properties] pair the
+// value holds.
+func (v Spooled) ReplyBody() (json.RawMessage, error) {
+	stored, err := v.spool.read(v.offset, v.length)
+	if err != nil {
+		return nil, err
+	}
+	var pair []json.RawMessage
+	if err := json.Unmarshal(stored, &pair); err != nil || len(pair) == 0 {
+		return nil, fmt.Errorf("spooled reply is not a [body, properties] pair: %v", err)
+	}
+	return pair[0], nil
+}
 
 // MarshalPyJSON reads the value back: it was stored in json.dumps layout.
 func (v Spooled) MarshalPyJSON() ([]byte, error) { return v.spool.read(v.offset, v.length) }

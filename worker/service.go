@@ -14,11 +14,11 @@ import (
 // `nats micro ls|info|stats pubtools-sign` shows them all.
 const ServiceName = "pubtools-sign"
 
-// Serve registers the micro service: a core NATS request to subject (a
-// task) is answered with its envelope, which is also stored like any
-// other. Requests share the replica's task slots. The returned stop
-// waits for requests in progress.
-func (w *Worker) Serve(ctx context.Context, subject, version string) (stop func(), err error) {
+// RegisterService registers the micro service and returns at once (Run is
+// what blocks): a core NATS request to subject (a task) is answered with
+// its envelope, which is also stored like any other. Requests share the
+// replica's task slots. The returned stop waits for requests in progress.
+func (w *Worker) RegisterService(ctx context.Context, subject, version string) (stop func(), err error) {
 	var wg sync.WaitGroup
 	handler := micro.HandlerFunc(func(req micro.Request) {
 		route := ParseRequestSubject(subject, req.Subject(), req.Reply())

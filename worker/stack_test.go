@@ -100,7 +100,7 @@ func (s *stack) startReplica(id string, mutate func(*config.File)) *replica {
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := worker.New(ctx, worker.Options{Config: &cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: s.log.With("worker", id)})
 	require.NoError(s.t, err)
-	stopService, err := w.Serve(ctx, cfg.NATS.RequestSubject, "0.0.0-test")
+	stopService, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, "0.0.0-test")
 	require.NoError(s.t, err)
 	r := &replica{id: id, cancel: cancel, done: make(chan struct{}), metrics: metrics}
 	go func() {

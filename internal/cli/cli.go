@@ -38,11 +38,9 @@ func (e *exitError) Error() string { return e.msg }
 // failed ends a command with exit 1 without printing more.
 var errFailed = &exitError{code: ExitFailed}
 
-// IO is where a command reads and writes.
+// IO is where the commands write.
 type IO struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads the environment (tests replace it).
-	Getenv func(string) string
 }
 
 // Main runs the command line and returns the exit code. args[0] picks the
@@ -51,12 +49,12 @@ type IO struct {
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, args, IO{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv})
+	return Run(ctx, args, IO{Stdout: stdout, Stderr: stderr})
 }
 
 // Run is Main with a context and IO of the caller's.
-func Run(ctx context.Context, args []string, io IO) int {
-	root := NewRoot(io)
+func Run(ctx context.Context, args []string, streams IO) int {
+	root := NewRoot(streams)
 	var prof profiling
 	prof.register(root)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
@@ -75,12 +73,12 @@ func Run(ctx context.Context, args []string, io IO) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(io.Stderr, "pubtools-sign: "+ee.msg)
+			fmt.Fprintln(streams.Stderr, "pubtools-sign: "+ee.msg)
 		}
 		return ee.code
 	}
 	// cobra's own errors: unknown flags, missing required flags, bad args.
-	fmt.Fprintln(io.Stderr, "pubtools-sign: "+err.Error())
+	fmt.Fprintln(streams.Stderr, "pubtools-sign: "+err.Error())
 	return ExitUsage
 }
 
@@ -93,7 +91,7 @@ func aliasOf(name string) string {
 }
 
 // NewRoot builds the command tree.
-func NewRoot(io IO) *cobra.Command {
+func NewRoot(streams IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pubtools-sign",
 		Short:         "Sign containers, clear text and blobs through a signing server or cosign",
@@ -102,20 +100,20 @@ func NewRoot(io IO) *cobra.Command {
 		SilenceUsage:  true,
 		Version:       version(),
 	}
-	root.SetOut(io.Stdout)
-	root.SetErr(io.Stderr)
+	root.SetOut(streams.Stdout)
+	root.SetErr(streams.Stderr)
 	root.AddCommand(
-		newMsgContainerSign(io),
-		newMsgClearSign(io),
-		newMsgBlobSign(io),
-		newCosignContainerSign(io),
-		newCosignSignatureList(io),
-		newServe(io),
-		newSubmit(io),
-		newEmulator(io),
-		newHealthcheck(io),
-		newConfigCmd(io),
-		newDevRegistry(io),
+		newMsgContainerSign(),
+		newMsgClearSign(),
+		newMsgBlobSign(),
+		newCosignContainerSign(),
+		newCosignSignatureList(),
+		newServe(),
+		newSubmit(),
+		newEmulator(),
+		newHealthcheck(),
+		newConfigCmd(),
+		newDevRegistry(),
 	)
 	return root
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
 
-func newConfigCmd(io IO) *cobra.Command {
+func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check configuration files and print the configuration reference"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "docs",

@@ -10,7 +10,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
 )
 
-func newCosignContainerSign(io IO) *cobra.Command {
+func newCosignContainerSign() *cobra.Command {
 	var f commonFlags
 	var op signers.ContainerSign
 	cmd := &cobra.Command{
@@ -43,8 +43,8 @@ func newCosignContainerSign(io IO) *cobra.Command {
 			return nil
 		},
 	}
-	// --task-id is optional here: the seed README passes it, the Python
-	// command lacks it; both forms work.
+	// --task-id is optional here: the Python command lacks it, the
+	// README's examples pass it; both forms work.
 	f.register(cmd, false)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&op.Digests, "digest", nil, "Digests which should be signed (repeatable; repo@digest when no --reference)")
@@ -54,7 +54,7 @@ func newCosignContainerSign(io IO) *cobra.Command {
 	return cmd
 }
 
-func newCosignSignatureList(io IO) *cobra.Command {
+func newCosignSignatureList() *cobra.Command {
 	var configFile, logLevel string
 	var refs []string
 	cmd := &cobra.Command{

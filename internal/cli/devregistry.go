@@ -18,7 +18,7 @@ import (
 
 // newDevRegistry serves an in-memory OCI registry for demos: cosign needs
 // somewhere to push signatures.
-func newDevRegistry(_ IO) *cobra.Command {
+func newDevRegistry() *cobra.Command {
 	var listen, imagesOut string
 	var push int
 	cmd := &cobra.Command{

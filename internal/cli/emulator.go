@@ -23,7 +23,7 @@ type emulatorFlags struct {
 	faults                  emulator.Faults
 }
 
-func newEmulator(io IO) *cobra.Command {
+func newEmulator() *cobra.Command {
 	var f emulatorFlags
 	cmd := &cobra.Command{
 		Use:   "emulator",

@@ -108,7 +108,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	code := Run(ctx, append([]string{"pubtools-sign"}, args...), IO{Stdout: &out, Stderr: &errOut, Getenv: os.Getenv})
+	code := Run(ctx, append([]string{"pubtools-sign"}, args...), IO{Stdout: &out, Stderr: &errOut})
 	return out.String(), errOut.String(), code
 }
 

@@ -10,7 +10,7 @@ import (
 
 // newHealthcheck probes the daemon's HTTP endpoint: the container image
 // has no shell or curl for a HEALTHCHECK.
-func newHealthcheck(io IO) *cobra.Command {
+func newHealthcheck() *cobra.Command {
 	var url string
 	cmd := &cobra.Command{
 		Use:   "healthcheck",

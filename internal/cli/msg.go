@@ -100,7 +100,7 @@ func checkSignerType(t string) error {
 	return nil
 }
 
-func newMsgContainerSign(io IO) *cobra.Command {
+func newMsgContainerSign() *cobra.Command {
 	var f commonFlags
 	var op signers.ContainerSign
 	var signerType string
@@ -141,7 +141,7 @@ func newMsgContainerSign(io IO) *cobra.Command {
 	return cmd
 }
 
-func newMsgClearSign(io IO) *cobra.Command {
+func newMsgClearSign() *cobra.Command {
 	var f commonFlags
 	var op signers.ClearSign
 	cmd := &cobra.Command{
@@ -190,7 +190,7 @@ func readInputs(args []string) ([]string, error) {
 	return out, nil
 }
 
-func newMsgBlobSign(io IO) *cobra.Command {
+func newMsgBlobSign() *cobra.Command {
 	var f commonFlags
 	var op signers.BlobSign
 	var blobFiles []string

@@ -85,7 +85,10 @@ func TestBatchSigner(t *testing.T) {
 	assert.Len(t, signed, 2)
 }
 
-// Each fault knob of the emulator, with what SPEC §2.1 says must happen.
+// Each fault knob of the emulator, with what must happen: unknown,
+// duplicate and malformed replies are ignored, dropped ones re-sent with the
+// same request_id, and a request still unanswered after send_retries cycles
+// is a MessagingTimeout.
 func TestFaults(t *testing.T) {
 	cases := []struct {
 		name     string

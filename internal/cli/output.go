@@ -55,18 +55,13 @@ func rawValues(r any, field string) (values, errs []string) {
 			return nil, []string{"no reply came for this request"}
 		}
 		return []string{v}, nil
-	case json.Marshaler: // a signers.ReplyResult or its Spooled form: [body, properties]
-		pair, err := v.MarshalJSON()
-		if err != nil {
-			return nil, []string{"unreadable reply: " + err.Error()}
-		}
+	case signers.Reply: // a signers.ReplyResult or its Spooled form
+		raw, err := v.ReplyBody()
 		var body struct {
 			Msg map[string]json.RawMessage `json:"msg"`
 		}
-		var parts []json.RawMessage
-		err = json.Unmarshal(pair, &parts)
-		if err == nil && len(parts) > 0 {
-			err = json.Unmarshal(parts[0], &body)
+		if err == nil {
+			err = json.Unmarshal(raw, &body)
 		}
 		if err != nil {
 			return nil, []string{"unreadable reply: " + err.Error()}

@@ -25,7 +25,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
-func newServe(io IO) *cobra.Command {
+func newServe() *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	if err != nil {
 		return usageOrFailure(err)
 	}
-	stopService, err := w.Serve(ctx, cfg.NATS.RequestSubject, semver())
+	stopService, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, semver())
 	if err != nil {
 		return usageOrFailure(err)
 	}

@@ -40,7 +40,7 @@ func TestServeAndSubmitWait(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		var out, errOut strings.Builder
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &out, Stderr: &errOut, Getenv: os.Getenv})
+		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &out, Stderr: &errOut})
 	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))

@@ -21,7 +21,7 @@ import (
 // defaultNATSURL is where `serve` puts its embedded server by default.
 const defaultNATSURL = "nats://127.0.0.1:4222"
 
-func newSubmit(io IO) *cobra.Command {
+func newSubmit() *cobra.Command {
 	var (
 		t                    worker.Task
 		file, natsURL, cfgFn string

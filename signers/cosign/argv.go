@@ -59,7 +59,8 @@ func splitTag(ref string) (repo, tag string) {
 	return ref[:i], ref[i+1:]
 }
 
-// signArgs is the cosign command line for one target and key (SPEC §2.2):
+// signArgs is the cosign command line for one target and key, the Python
+// tool's (secrets go through DOCKER_CONFIG, never argv):
 // cosign -t T sign -y --key K --allow-http-registry=B --allow-insecure-registry=B
 // --rekor-url U --tlog-upload=B [--sign-container-identity I] [-a tag=T] repo@digest
 func signArgs(c *config.CosignSigner, key string, t target) []string {

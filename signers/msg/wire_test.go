@@ -16,7 +16,7 @@ import (
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // The golden claim: what Python's json.dumps prints for the manifest claim
-// dict, written out by hand from SPEC §2.1.
+// dict, written out by hand: ", " and ": " separators, keys in this order.
 const goldenClaimJSON = `{"critical": {"type": "atomic container signature", "image": {"docker-manifest-digest": "` + digest +
 	`"}, "identity": {"docker-reference": "registry.example/ns/app:1.0"}}, "optional": {"creator": "pubtools-sign"}}`
 
