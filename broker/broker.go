@@ -65,11 +65,16 @@ type Bus interface {
 	// (an address naming a single task) is detached at once.
 	Listen(ctx context.Context, address string, reusable bool) (release func(), err error)
 	// Publish sends the requests pipelined and returns once the broker has
-	// taken every one of them. A lost connection is repaired and the
-	// untaken requests are sent again.
+	// taken (confirmed) every one of them. If the connection drops during
+	// the call, Publish waits for the next one and sends again from the
+	// first request the broker had not confirmed: the call's requests reach
+	// the broker at least once. Taken is not answered: replies sent while
+	// the connection was down are the caller's concern (Reconnected).
 	Publish(ctx context.Context, reqs Requests) error
 	// Reconnected returns a channel closed at the next reconnection, after
-	// receivers are attached again: requests sent before it may need
-	// sending again.
+	// receivers are attached again. A caller awaiting replies sends its
+	// unanswered requests again then, with their original ids: replies
+	// published while no receiver was attached are gone from a pub/sub
+	// topic, including those to requests Publish saw taken.
 	Reconnected() <-chan struct{}
 }

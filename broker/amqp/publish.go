@@ -15,6 +15,14 @@ import (
 // deliveries await the broker's disposition at once, oldest first. If the
 // connection drops, Publish waits for the supervisor's reconnection and
 // sends again from the first request the broker had not confirmed.
+//
+// This is the first of two re-sending layers. It keeps one call's
+// requests flowing across a reconnection (the emulator's replies rely on
+// it alone). The second is the caller's: signers/msg re-sends everything
+// still unanswered on Reconnected, because replies can be lost even for
+// requests confirmed here. A request unconfirmed at the drop can so be
+// sent twice; its replies share one request_id and the second is counted
+// as unknown and dropped (README, "Reliability": re-sending).
 func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
 	for next := 0; next < reqs.Len(); {
 		st, err := c.waitConnected(ctx)

@@ -63,7 +63,11 @@ type outgoing interface {
 // request_id so a late reply still counts, then receives until all are
 // answered or `rounds` inactivity timeouts pass. A reconnection re-sends
 // the unanswered at once: replies published while the connection was down
-// are gone from a pub/sub topic.
+// are gone from a pub/sub topic. This is the second re-sending layer: the
+// bus's Publish already resumes its own call after a reconnection (from the
+// first request the broker had not confirmed), and the re-send here waits
+// for that call to end, then sends every request still unanswered once
+// more; a reply that comes twice counts once (answered[i]).
 func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string, reusable bool,
 	out outgoing, t timing, obs Observer, log *slog.Logger, onReply func(int, *broker.Reply)) error {
 	n := out.Len()
