@@ -1,6 +1,10 @@
 // Package broker holds what signers need from a message bus, independent of
 // the protocol: requests going out, replies coming back, and the map that
 // matches one to the other. broker/amqp implements Bus over AMQP 1.0.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package broker
 
 import (

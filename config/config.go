@@ -6,6 +6,10 @@
 //
 // config knows nothing of brokers or signers: it only reads, defaults and
 // checks values, and reports mistakes naming the key and the file.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package config
 
 import "time"

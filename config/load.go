@@ -23,6 +23,7 @@ type Error struct {
 	Problem string
 }
 
+// Error is "config FILE: KEY: problem", leaving out what is unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("config")

@@ -6,6 +6,10 @@
 // request's fields beside the signature.
 // Faults (delay, drop, duplicate, stray, error and malformed replies) are
 // knobs.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package emulator
 
 import (

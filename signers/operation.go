@@ -2,6 +2,10 @@
 // caller asks for and the result document the Python tool prints. The
 // messaging signer lives in signers/msg, the cosign signer in
 // signers/cosign. signers never imports NATS or AMQP.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package signers
 
 import (
@@ -134,6 +138,7 @@ type InputError struct {
 	Problem string
 }
 
+// Error is "field: problem".
 func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
 
 // RepoOf is the repository of a reference as the Python tool computes it:

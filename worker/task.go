@@ -2,6 +2,10 @@
 // JetStream work queue (and NATS micro requests), runs the configured
 // signer and publishes exactly one result envelope per task. It knows
 // signers only through the Signers function table and never touches AMQP.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package worker
 
 import (
@@ -69,6 +73,7 @@ type TaskError struct {
 	Problem string
 }
 
+// Error names the field, when known, and the problem.
 func (e *TaskError) Error() string {
 	if e.Field == "" {
 		return e.Problem

@@ -6,6 +6,10 @@
 // receivers. A supervisor goroutine owns reconnection: when the connection
 // drops it dials the next broker, attaches every reply receiver again and
 // then announces the reconnection so operations can re-send what is unanswered.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package amqp
 
 import (

@@ -2,6 +2,10 @@
 // per reference and signing key, pushing signatures to the image's
 // registry. Credentials reach cosign through a private DOCKER_CONFIG,
 // never through argv.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package cosign
 
 import (

@@ -15,6 +15,7 @@ type TimeoutError struct {
 	Received, Total int
 }
 
+// Error is the Python tool's message, counts included.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("MessagingTimeout : Out of time when receiving messages (%d/%d)", e.Received, e.Total)
 }

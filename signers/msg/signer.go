@@ -1,6 +1,10 @@
 // Package msg is the messaging signer: it turns signing operations into
 // AMQP requests for the signing server, byte-compatible with Python
 // pubtools-sign 1.x, and collects the replies through a broker.Bus.
+//
+// Stability: v0. The package is a documented Go API, but its exported
+// identifiers may change between minor versions; each change is listed in
+// the README under "Upgrading".
 package msg
 
 import (
