@@ -27,6 +27,7 @@ type stallProxy struct {
 	resume  chan struct{} // nil while forwarding; closed by Release
 	fromApp atomic.Int64  // bytes the client wrote
 	wrote   chan struct{} // signalled on every client write
+	conns   []net.Conn    // both ends of every proxied connection
 }
 
 // proxyPorts is this helper's port range (below the ephemeral range).
@@ -61,6 +62,9 @@ func (p *stallProxy) serve() {
 			in.Close()
 			continue
 		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
 		go p.pipe(out, in, true)
 		go p.pipe(in, out, false)
 	}
@@ -107,6 +111,16 @@ func (p *stallProxy) Hold() {
 	if p.resume == nil {
 		p.resume = make(chan struct{})
 	}
+}
+
+// Reset cuts every connection made so far, as a broker restart would.
+func (p *stallProxy) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 // Release forwards again, held bytes first.
@@ -193,6 +207,45 @@ func TestABrokerRoundTripHoldsUpNoOtherCaller(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the held attach never completed after the broker answered")
 	}
+	require.NoError(t, c.Publish(ctx, requests(shared, 2)))
+	sink.waitFor(t, 2, 10*time.Second)
+}
+
+// While the reconnection's dial gets no answer from the broker, readiness
+// says not ready and a new Listen gives up with its own context, both at
+// once; once the broker answers, receivers are attached again before
+// Reconnected is announced.
+func TestAHeldReconnectHoldsUpNoOtherCaller(t *testing.T) {
+	b := testenv.RabbitMQ(t, "main")
+	proxy := newStallProxy(t, strings.TrimPrefix(b.AMQPURL, "amqp://"))
+	sink := newCollector(10)
+	c := dial(t, b, sink, proxy.URL())
+	ctx := context.Background()
+	shared := "/topic/pubtools.reconnect." + uuid.NewString()
+	release, err := c.Listen(ctx, shared, true)
+	require.NoError(t, err)
+	defer release()
+	reconnected := c.Reconnected()
+
+	proxy.Hold()
+	proxy.Reset()
+	require.Eventually(t, func() bool { return !c.Connected() }, 10*time.Second, 10*time.Millisecond,
+		"the client never noticed the connection was cut")
+	within(t, 5*time.Second, "Reconnected", func() { require.Equal(t, reconnected, c.Reconnected()) })
+	within(t, 5*time.Second, "Listen with a short context", func() {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := c.Listen(short, "/topic/pubtools.reconnect.new."+uuid.NewString(), false)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	proxy.Release()
+	select {
+	case <-reconnected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reconnection after the broker answered again")
+	}
+	require.True(t, c.Connected())
 	require.NoError(t, c.Publish(ctx, requests(shared, 2)))
 	sink.waitFor(t, 2, 10*time.Second)
 }
