@@ -286,6 +286,9 @@ func (c *Client) reconnect(prev *connState) (*connState, bool) {
 // keeps the outage seen by operations close to the broker's own.
 var reconnectPolicy = retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second}
 
+// errClosed is returned by calls made after Close.
+var errClosed = errors.New("amqp client closed")
+
 // waitConnected returns the live connection, waiting while reconnecting.
 func (c *Client) waitConnected(ctx context.Context) (*connState, error) {
 	for {
@@ -300,6 +303,8 @@ func (c *Client) waitConnected(ctx context.Context) (*connState, error) {
 					continue
 				case <-ctx.Done():
 					return nil, fmt.Errorf("waiting for messaging broker connection: %w", ctx.Err())
+				case <-c.ctx.Done():
+					return nil, errClosed
 				}
 			default:
 				return st, nil
@@ -310,7 +315,7 @@ func (c *Client) waitConnected(ctx context.Context) (*connState, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for messaging broker connection: %w", ctx.Err())
 		case <-c.ctx.Done():
-			return nil, errors.New("amqp client closed")
+			return nil, errClosed
 		}
 	}
 }

@@ -176,7 +176,7 @@ func (c *Client) attach(ctx context.Context, st *connState, l *listener) error {
 	}
 	l.recv, l.gen = recv, st.gen
 	if !c.goLocked(func() { c.receiveLoop(st, l.address, recv) }) {
-		return errors.New("amqp client closed")
+		return errClosed
 	}
 	return nil
 }

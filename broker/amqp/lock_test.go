@@ -271,3 +271,16 @@ func TestCloseRacesReleases(t *testing.T) {
 	require.NoError(t, c.Close())
 	wg.Wait()
 }
+
+// A Listen after Close ends at once instead of waiting for a connection
+// that will never come back.
+func TestListenAfterCloseEnds(t *testing.T) {
+	b := testenv.RabbitMQ(t, "main")
+	c, err := amqp.Dial(context.Background(), amqp.Options{URLs: []string{b.AMQPURL}, Sink: newCollector(1), Log: quiet()})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	within(t, 5*time.Second, "Listen after Close", func() {
+		_, err := c.Listen(context.Background(), "/topic/pubtools.closed."+uuid.NewString(), false)
+		require.ErrorContains(t, err, "closed")
+	})
+}
