@@ -117,7 +117,7 @@ func newTenancy(t *testing.T) *tenancy {
 	w, err := worker.New(ctx, worker.Options{Config: ts.cfg, Conn: nc, Signers: &worker.Signers{CosignContainer: signer.ContainerSign},
 		Metrics: worker.NewMetrics(), Log: log})
 	require.NoError(t, err)
-	stop, err := w.Serve(ctx, ts.cfg.NATS.RequestSubject, "0.0.0-test")
+	stop, err := w.RegisterService(ctx, ts.cfg.NATS.RequestSubject, "0.0.0-test")
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx); stop() }()

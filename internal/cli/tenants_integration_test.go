@@ -75,7 +75,7 @@ log:
 	done := make(chan int)
 	serveErr := &lockedBuilder{}
 	go func() {
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &strings.Builder{}, Stderr: serveErr, Getenv: os.Getenv})
+		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &strings.Builder{}, Stderr: serveErr})
 	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
