@@ -159,20 +159,28 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 	}
 }
 
+// proxiedListener dials the broker through a stallProxy and attaches a
+// reusable receiver to a fresh topic address, whose messages sink counts.
+func proxiedListener(t *testing.T) (*amqp.Client, *stallProxy, *collector, string) {
+	t.Helper()
+	b := testenv.RabbitMQ(t, "main")
+	proxy := newStallProxy(t, strings.TrimPrefix(b.AMQPURL, "amqp://"))
+	sink := newCollector(10)
+	c := dial(t, b, sink, proxy.URL())
+	shared := "/topic/pubtools.proxied." + uuid.NewString()
+	release, err := c.Listen(context.Background(), shared, true)
+	require.NoError(t, err)
+	t.Cleanup(release)
+	return c, proxy, sink, shared
+}
+
 // No client-wide lock is held across a broker round trip: while one
 // Listen's attach gets no answer, readiness, Reconnected and a Listen on an
 // address already attached all answer; the held attach completes once the
 // broker answers again.
 func TestABrokerRoundTripHoldsUpNoOtherCaller(t *testing.T) {
-	b := testenv.RabbitMQ(t, "main")
-	proxy := newStallProxy(t, strings.TrimPrefix(b.AMQPURL, "amqp://"))
-	sink := newCollector(10)
-	c := dial(t, b, sink, proxy.URL())
+	c, proxy, sink, shared := proxiedListener(t)
 	ctx := context.Background()
-	shared := "/topic/pubtools.lock." + uuid.NewString()
-	release, err := c.Listen(ctx, shared, true)
-	require.NoError(t, err)
-	defer release()
 
 	proxy.Hold()
 	mark := proxy.fromApp.Load()
@@ -216,15 +224,8 @@ func TestABrokerRoundTripHoldsUpNoOtherCaller(t *testing.T) {
 // once; once the broker answers, receivers are attached again before
 // Reconnected is announced.
 func TestAHeldReconnectHoldsUpNoOtherCaller(t *testing.T) {
-	b := testenv.RabbitMQ(t, "main")
-	proxy := newStallProxy(t, strings.TrimPrefix(b.AMQPURL, "amqp://"))
-	sink := newCollector(10)
-	c := dial(t, b, sink, proxy.URL())
+	c, proxy, sink, shared := proxiedListener(t)
 	ctx := context.Background()
-	shared := "/topic/pubtools.reconnect." + uuid.NewString()
-	release, err := c.Listen(ctx, shared, true)
-	require.NoError(t, err)
-	defer release()
 	reconnected := c.Reconnected()
 
 	proxy.Hold()
