@@ -39,7 +39,7 @@ func (o *ContainerSign) Dict() pyjson.Object {
 		{Key: "signing_key_names", Value: list(o.SigningKeyNames)},
 		{Key: "signing_keys", Value: list(o.SigningKeys)},
 		{Key: "task_id", Value: o.TaskID},
-		{Key: "requester", Value: o.Requester},
+		{Key: "requester", Value: optional(o.Requester)},
 	}
 }
 
@@ -82,8 +82,8 @@ func (o *ClearSign) Dict() pyjson.Object {
 		{Key: "inputs", Value: list(o.Inputs)},
 		{Key: "signing_keys", Value: list(o.SigningKeys)},
 		{Key: "task_id", Value: o.TaskID},
-		{Key: "repo", Value: o.Repo},
-		{Key: "requester", Value: o.Requester},
+		{Key: "repo", Value: optional(o.Repo)},
+		{Key: "requester", Value: optional(o.Requester)},
 	}
 }
 
@@ -119,7 +119,7 @@ func (o *BlobSign) Dict() pyjson.Object {
 		{Key: "signing_key_names", Value: list(o.SigningKeyNames)},
 		{Key: "signing_keys", Value: list(o.SigningKeys)},
 		{Key: "task_id", Value: o.TaskID},
-		{Key: "requester", Value: o.Requester},
+		{Key: "requester", Value: optional(o.Requester)},
 	}
 }
 
@@ -187,6 +187,10 @@ const maxReference = 512
 // use.
 var digestHexLength = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128}
 
+// checkDigest refuses what is not algorithm:hex. Any length of hex is
+// signed, as the Python tool does: pipelines test with digests such as
+// sha256:0000, and the seed README's own example is sha256:123456.
+// DigestWarnings says which lengths are not their algorithm's.
 func checkDigest(d string) error {
 	algo, hex, ok := strings.Cut(d, ":")
 	if !ok || algo == "" || hex == "" {
@@ -197,10 +201,21 @@ func checkDigest(d string) error {
 			return fmt.Errorf("digest %q: %q is not lower-case hex", d, c)
 		}
 	}
-	if n, known := digestHexLength[algo]; known && len(hex) != n {
-		return fmt.Errorf("digest %q: a %s digest has %d hex digits, not %d", d, algo, n, len(hex))
-	}
 	return nil
+}
+
+// DigestWarnings names the digests whose hex part is not as long as
+// their algorithm's (a test digest, or a truncated one): they are signed
+// as given, and the caller tells its user.
+func (o *ContainerSign) DigestWarnings() []string {
+	var out []string
+	for i, d := range o.Digests {
+		algo, hex, _ := strings.Cut(d, ":")
+		if n, known := digestHexLength[algo]; known && len(hex) != n {
+			out = append(out, fmt.Sprintf("digests[%d]: digest %q has %d hex digits; a %s digest has %d. Signing it as given.", i, d, len(hex), algo, n))
+		}
+	}
+	return out
 }
 
 func checkKeys(keys, names []string) error {
@@ -216,6 +231,16 @@ func checkKeys(keys, names []string) error {
 		return &InputError{Field: "signing_key_names", Problem: fmt.Sprintf("%d names for %d signing keys: give one per key or none", len(names), len(keys))}
 	}
 	return nil
+}
+
+// optional is an option the Python CLI leaves at None when it is not
+// given (click options without a default): "" prints as null, the way
+// the Python tool prints a missing --requester or --repo.
+func optional(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // list keeps a nil slice from printing as null: Python prints [].

@@ -1,10 +1,13 @@
 package signers
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 )
 
 // The request's "repo" is the Python tool's
@@ -41,4 +44,34 @@ func TestBadOperationsNameTheField(t *testing.T) {
 		require.ErrorAs(t, err, &ie)
 		assert.Equal(t, tc.field, ie.Field)
 	}
+}
+
+// The Python CLI leaves --requester (and msg-clear-sign's --repo) at None
+// when they are not given, so its output says null, not "".
+func TestMissingRequesterAndRepoPrintAsNull(t *testing.T) {
+	for _, tc := range []struct {
+		op   interface{ Dict() pyjson.Object }
+		want string
+	}{
+		{&ContainerSign{TaskID: "t"}, `{"digests": [], "references": [], "signing_key_names": [], "signing_keys": [], "task_id": "t", "requester": null}`},
+		{&ContainerSign{TaskID: "t", Requester: "alice"}, `{"digests": [], "references": [], "signing_key_names": [], "signing_keys": [], "task_id": "t", "requester": "alice"}`},
+		{&ClearSign{TaskID: "t"}, `{"inputs": [], "signing_keys": [], "task_id": "t", "repo": null, "requester": null}`},
+		{&ClearSign{TaskID: "t", Repo: "r", Requester: "alice"}, `{"inputs": [], "signing_keys": [], "task_id": "t", "repo": "r", "requester": "alice"}`},
+		{&BlobSign{TaskID: "t"}, `{"blobs": [], "signing_key_names": [], "signing_keys": [], "task_id": "t", "requester": null}`},
+	} {
+		got, err := pyjson.Marshal(tc.op.Dict())
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, string(got))
+	}
+}
+
+func TestShortDigestsAreSignedWithAWarning(t *testing.T) {
+	op := &ContainerSign{Digests: []string{"sha256:0000", "sha256:" + strings.Repeat("a", 64), "sha384:12", "md5:ff"},
+		References:  []string{"r.io/a/b:1", "r.io/a/b:2", "r.io/a/b:3", "r.io/a/b:4"},
+		SigningKeys: []string{"K"}}
+	require.NoError(t, op.Validate())
+	w := op.DigestWarnings()
+	require.Len(t, w, 2)
+	assert.Contains(t, w[0], `digests[0]: digest "sha256:0000" has 4 hex digits; a sha256 digest has 64`)
+	assert.Contains(t, w[1], "digests[2]")
 }

@@ -23,7 +23,7 @@ func TestResultPrintsLikePythonJSONDumps(t *testing.T) {
 		KeysField:   "signing_key",
 	}
 	want := `{"signer_result": {"status": "ok", "error_message": ""}, "operation_results": [[{"msg": {"request_id": "r", "errors": [], "signed_claim": "c\u00e9"}}, {"a": "b", "z": 1}], ""], ` +
-		`"operation": {"inputs": ["x"], "signing_keys": ["K"], "task_id": "t", "repo": "", "requester": ""}, "signing_key": ["K"]}`
+		`"operation": {"inputs": ["x"], "signing_keys": ["K"], "task_id": "t", "repo": null, "requester": null}, "signing_key": ["K"]}`
 	var buf bytes.Buffer
 	require.NoError(t, res.WriteJSON(&buf, nil))
 	assert.Equal(t, want, buf.String())

@@ -25,6 +25,7 @@ func newCosignContainerSign() *cobra.Command {
 				return err
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
+			warnDigests(cmd, &op)
 			res, err := s.ContainerSign(cmd.Context(), &op)
 			if err != nil {
 				return usageOrFailure(err)

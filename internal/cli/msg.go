@@ -115,6 +115,7 @@ func newMsgContainerSign() *cobra.Command {
 				return err
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
+			warnDigests(cmd, &op)
 			job := &msgJob{
 				flags: &f, batch: signerType == "batch", rawField: "signed_claim",
 				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
@@ -170,6 +171,15 @@ func newMsgClearSign() *cobra.Command {
 	cmd.Flags().StringVar(&op.Repo, "repo", "", "Repository reference")
 	cmd.Flags().StringVar(&op.Requester, "requester", "", "Use this requester instead one from certificate file.")
 	return cmd
+}
+
+// warnDigests tells the user about digests of an unusual length (test
+// digests such as sha256:0000): they are signed as given, as the Python
+// tool does, but a truncated real digest is worth a look.
+func warnDigests(cmd *cobra.Command, op *signers.ContainerSign) {
+	for _, w := range op.DigestWarnings() {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+	}
 }
 
 // readInputs resolves @path arguments to the files' text.

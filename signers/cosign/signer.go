@@ -166,7 +166,8 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	}
 	wg.Wait()
 
-	res := &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys, SignerResult: signers.SignerResult{Status: signers.StatusOK}}
+	// The Python cosign command has no --requester: its operation says "".
+	res := &signers.Result{Operation: op.Dict().Set("requester", op.Requester), SigningKeys: op.SigningKeys, SignerResult: signers.SignerResult{Status: signers.StatusOK}}
 	res.OperationResults = make([]any, len(outputs))
 	var msgs []string
 	for i, o := range outputs {
