@@ -90,13 +90,3 @@ func (t Template) expand(field func(string) (string, error)) (string, error) {
 	}
 	return out.String(), nil
 }
-
-// PythonListRepr renders a list of strings as Python's str(list) does, for
-// templates that name a list field such as {references}.
-func PythonListRepr(items []string) string {
-	quoted := make([]string, len(items))
-	for i, it := range items {
-		quoted[i] = "'" + strings.ReplaceAll(strings.ReplaceAll(it, `\`, `\\`), "'", `\'`) + "'"
-	}
-	return "[" + strings.Join(quoted, ", ") + "]"
-}

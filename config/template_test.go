@@ -35,7 +35,3 @@ func TestTemplateRefusesWhatPythonWouldEvaluate(t *testing.T) {
 	}
 }
 
-func TestPythonListRepr(t *testing.T) {
-	assert.Equal(t, `['a', 'b\'c']`, PythonListRepr([]string{"a", "b'c"}))
-	assert.Equal(t, `[]`, PythonListRepr(nil))
-}
