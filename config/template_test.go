@@ -34,4 +34,3 @@ func TestTemplateRefusesWhatPythonWouldEvaluate(t *testing.T) {
 		assert.Error(t, err, tpl)
 	}
 }
-
