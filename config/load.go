@@ -115,7 +115,7 @@ func Parse(data []byte, path string, env envconfig.Lookuper) (*File, error) {
 		f.CosignSigner.applyDefaults(given("cosign_signer"))
 	}
 	if err := f.validate(); err != nil {
-		return nil, err
+		return nil, firstInFile(err, keyPositions(data))
 	}
 	return f, nil
 }

@@ -58,18 +58,19 @@ func RegistryAllowed(registries []string, repo string) bool {
 }
 
 func (f *File) validatePolicy() error {
+	var p problems // reported in file order (firstInFile)
 	if f.CosignSigner != nil {
 		for i, r := range f.CosignSigner.Registries {
 			if r == "" || strings.ContainsAny(r, "/ @") || strings.Contains(r, "://") {
-				return f.errorf(fmt.Sprintf("cosign_signer.registries[%d]", i), "want a registry host such as reg.io or localhost:5000, got %q", r)
+				p.add(f.errorf(fmt.Sprintf("cosign_signer.registries[%d]", i), "want a registry host such as reg.io or localhost:5000, got %q", r))
 			}
 		}
 	}
 	if prefix, ok := strings.CutSuffix(f.NATS.TasksSubject, ".>"); !ok || prefix == "" || strings.ContainsAny(prefix, "*> ") {
-		return f.errorf("nats.tasks_subject", "must be <prefix>.> (tasks are published on <prefix>.<tenant>.<signer>), got %q", f.NATS.TasksSubject)
+		p.add(f.errorf("nats.tasks_subject", "must be <prefix>.> (tasks are published on <prefix>.<tenant>.<signer>), got %q", f.NATS.TasksSubject))
 	}
 	if strings.ContainsAny(f.NATS.ResultsPrefix, "*> ") || strings.HasPrefix(f.NATS.ResultsPrefix, "$") {
-		return f.errorf("nats.results_prefix", "must be a plain subject prefix, got %q", f.NATS.ResultsPrefix)
+		p.add(f.errorf("nats.results_prefix", "must be a plain subject prefix, got %q", f.NATS.ResultsPrefix))
 	}
 	names := make([]string, 0, len(f.Tenants))
 	for name := range f.Tenants {
@@ -77,11 +78,9 @@ func (f *File) validatePolicy() error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := f.validateTenant(name, f.Tenants[name]); err != nil {
-			return err
-		}
+		p.add(f.validateTenant(name, f.Tenants[name]))
 	}
-	return nil
+	return p.err()
 }
 
 func (f *File) validateTenant(name string, t *Tenant) error {

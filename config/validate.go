@@ -27,29 +27,26 @@ var SignerTemplateFields = []string{
 	"send_retries", "message_id_key", "log_level", "task_id_attribute", "chunk_size", "worker_id",
 }
 
+// validate checks every key and returns every problem it finds (joined
+// *Error values): Parse reports the one first in the file, so two wrong
+// keys give the same message on every run.
 func (f *File) validate() error {
+	var p problems
 	if f.MsgSigner != nil {
-		if err := f.MsgSigner.validate(f.Path, "msg_signer"); err != nil {
-			return err
-		}
+		p.add(f.MsgSigner.validate(f.Path, "msg_signer"))
 	}
 	if f.MsgBatchSigner != nil {
-		if err := f.MsgBatchSigner.MsgSigner.validate(f.Path, "msg_batch_signer"); err != nil {
-			return err
-		}
+		p.add(f.MsgBatchSigner.MsgSigner.validate(f.Path, "msg_batch_signer"))
 		if f.MsgBatchSigner.ChunkSize < 1 {
-			return f.errorf("msg_batch_signer.chunk_size", "must be at least 1, got %d", f.MsgBatchSigner.ChunkSize)
+			p.add(f.errorf("msg_batch_signer.chunk_size", "must be at least 1, got %d", f.MsgBatchSigner.ChunkSize))
 		}
 	}
 	if f.CosignSigner != nil {
-		if err := f.CosignSigner.validate(f.Path); err != nil {
-			return err
-		}
+		p.add(f.CosignSigner.validate(f.Path))
 	}
-	if err := f.validatePolicy(); err != nil {
-		return err
-	}
-	return f.validateDaemon()
+	p.add(f.validatePolicy())
+	p.add(f.validateDaemon())
+	return p.err()
 }
 
 func (f *File) errorf(key, format string, args ...any) error {
@@ -57,17 +54,18 @@ func (f *File) errorf(key, format string, args ...any) error {
 }
 
 func (m *MsgSigner) validate(path, section string) error {
+	var p problems
 	bad := func(key, format string, args ...any) error {
 		return &Error{File: path, Key: section + "." + key, Problem: fmt.Sprintf(format, args...)}
 	}
 	if len(m.MessagingBrokers) == 0 {
-		return bad("messaging_brokers", "required: a list of amqp:// or amqps:// URLs")
+		p.add(bad("messaging_brokers", "required: a list of amqp:// or amqps:// URLs"))
 	}
 	anyTLS := false
 	for i, b := range m.MessagingBrokers {
 		tls, err := checkBrokerURL(b)
 		if err != nil {
-			return bad(fmt.Sprintf("messaging_brokers[%d]", i), "%v", err)
+			p.add(bad(fmt.Sprintf("messaging_brokers[%d]", i), "%v", err))
 		}
 		anyTLS = anyTLS || tls
 	}
@@ -77,36 +75,36 @@ func (m *MsgSigner) validate(path, section string) error {
 	}
 	for _, key := range []string{"topic_send_to", "topic_listen_to", "environment", "service", "message_id_key"} {
 		if strings.TrimSpace(required[key]) == "" {
-			return bad(key, "required")
+			p.add(bad(key, "required"))
 		}
 	}
 	known := append(append([]string{}, SignerTemplateFields...), OperationTemplateFields...)
 	for key, tpl := range map[string]Template{"topic_send_to": m.TopicSendTo, "topic_listen_to": m.TopicListenTo} {
 		if err := tpl.Check(known); err != nil {
-			return bad(key, "%v", err)
+			p.add(bad(key, "%v", err))
 		}
 	}
 	for key, v := range map[string]int{"timeout": m.Timeout, "retries": m.Retries, "send_retries": m.SendRetries,
 		"send_window": m.SendWindow, "credit_window": m.CreditWindow} {
 		if v < 1 {
-			return bad(key, "must be at least 1, got %d", v)
+			p.add(bad(key, "must be at least 1, got %d", v))
 		}
 	}
 	if m.ConnectTimeout <= 0 {
-		return bad("connect_timeout", "must be positive, got %s", m.ConnectTimeout)
+		p.add(bad("connect_timeout", "must be positive, got %s", m.ConnectTimeout))
 	}
 	if anyTLS && m.MessagingCACert == "" {
-		return bad("messaging_ca_cert", "required for amqps:// brokers")
+		p.add(bad("messaging_ca_cert", "required for amqps:// brokers"))
 	}
-	for key, p := range map[string]string{"messaging_cert_key": m.MessagingCertKey, "messaging_ca_cert": m.MessagingCACert} {
-		if p == "" {
+	for key, file := range map[string]string{"messaging_cert_key": m.MessagingCertKey, "messaging_ca_cert": m.MessagingCACert} {
+		if file == "" {
 			continue
 		}
-		if err := checkReadable(ExpandHome(p)); err != nil {
-			return bad(key, "%v", err)
+		if err := checkReadable(ExpandHome(file)); err != nil {
+			p.add(bad(key, "%v", err))
 		}
 	}
-	return nil
+	return p.err()
 }
 
 // checkBrokerURL accepts amqp://host:port and amqps://host:port and reports
@@ -151,65 +149,67 @@ func unwrapPathError(err error) error {
 }
 
 func (c *CosignSigner) validate(path string) error {
+	var p problems
 	bad := func(key, format string, args ...any) error {
 		return &Error{File: path, Key: "cosign_signer." + key, Problem: fmt.Sprintf(format, args...)}
 	}
 	if _, err := time.ParseDuration(c.Timeout); err != nil {
-		return bad("timeout", "want a duration such as 3m0s, got %q", c.Timeout)
+		p.add(bad("timeout", "want a duration such as 3m0s, got %q", c.Timeout))
 	}
 	if c.NumThreads < 1 {
-		return bad("num_threads", "must be at least 1, got %d", c.NumThreads)
+		p.add(bad("num_threads", "must be at least 1, got %d", c.NumThreads))
 	}
 	if c.Retries < 1 {
-		return bad("retries", "must be at least 1, got %d", c.Retries)
+		p.add(bad("retries", "must be at least 1, got %d", c.Retries))
 	}
 	if c.RegistryPassword != "" && c.RegistryUser == "" {
-		return bad("registry_user", "required when registry_password is set")
+		p.add(bad("registry_user", "required when registry_password is set"))
 	}
 	if c.RegistryAuthFile != "" {
 		if err := checkReadable(ExpandHome(c.RegistryAuthFile)); err != nil {
-			return bad("registry_auth_file", "%v", err)
+			p.add(bad("registry_auth_file", "%v", err))
 		}
 	}
-	return nil
+	return p.err()
 }
 
 func (f *File) validateDaemon() error {
+	var p problems
 	if f.Worker.Concurrency < 1 {
-		return f.errorf("worker.concurrency", "must be at least 1, got %d", f.Worker.Concurrency)
+		p.add(f.errorf("worker.concurrency", "must be at least 1, got %d", f.Worker.Concurrency))
 	}
 	if f.Worker.ShutdownGrace <= 0 {
-		return f.errorf("worker.shutdown_grace", "must be positive, got %s", f.Worker.ShutdownGrace)
+		p.add(f.errorf("worker.shutdown_grace", "must be positive, got %s", f.Worker.ShutdownGrace))
 	}
 	if f.Worker.MaxTaskBytes < 1024 {
-		return f.errorf("worker.max_task_bytes", "must be at least 1024, got %d", f.Worker.MaxTaskBytes)
+		p.add(f.errorf("worker.max_task_bytes", "must be at least 1024, got %d", f.Worker.MaxTaskBytes))
 	}
 	if strings.ContainsAny(f.Worker.ID, " .*>") {
-		return f.errorf("worker.id", "must not contain spaces, '.', '*' or '>': %q", f.Worker.ID)
+		p.add(f.errorf("worker.id", "must not contain spaces, '.', '*' or '>': %q", f.Worker.ID))
 	}
 	n := f.NATS
 	if (n.TLSCert == "") != (n.TLSKey == "") {
-		return f.errorf("nats.tls_key", "tls_cert and tls_key must be set together")
+		p.add(f.errorf("nats.tls_key", "tls_cert and tls_key must be set together"))
 	}
 	for key, v := range map[string]string{"tasks_stream": n.TasksStream, "tasks_subject": n.TasksSubject,
 		"results_stream": n.ResultsStream, "results_prefix": n.ResultsPrefix, "consumer": n.Consumer, "request_subject": n.RequestSubject} {
 		if v == "" {
-			return f.errorf("nats."+key, "required")
+			p.add(f.errorf("nats."+key, "required"))
 		}
 	}
 	if n.AckWait < time.Second {
-		return f.errorf("nats.ack_wait", "must be at least 1s, got %s", n.AckWait)
+		p.add(f.errorf("nats.ack_wait", "must be at least 1s, got %s", n.AckWait))
 	}
 	if n.MaxDeliver < 1 {
-		return f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver)
+		p.add(f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver))
 	}
 	if _, err := logging.ParseLevel(f.Log.Level); err != nil || f.Log.Level == "" {
-		return f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level)
+		p.add(f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level))
 	}
 	switch f.Log.Format {
 	case "auto", "text", "json":
 	default:
-		return f.errorf("log.format", "want auto, text or json, got %q", f.Log.Format)
+		p.add(f.errorf("log.format", "want auto, text or json, got %q", f.Log.Format))
 	}
-	return nil
+	return p.err()
 }
