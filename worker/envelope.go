@@ -25,7 +25,8 @@ type Envelope struct {
 	// Invalid marks the envelope of a task that could not be run.
 	Invalid bool
 
-	stored []byte // an envelope an earlier delivery already published
+	stored  []byte // an envelope an earlier delivery already published
+	encoded []byte // Encode's output: encoding releases the result's spool
 }
 
 // Outcome classifies an envelope for metrics: ok, failed (replies or
@@ -42,10 +43,15 @@ func (e *Envelope) Outcome() string {
 	return "ok"
 }
 
-// Encode writes the envelope JSON (json.dumps layout, like the CLI).
+// Encode writes the envelope JSON (json.dumps layout, like the CLI). It
+// encodes once: the spool of a large result is gone after the first
+// call, so later calls return the same bytes.
 func (e *Envelope) Encode() ([]byte, error) {
 	if e.stored != nil {
 		return e.stored, nil
+	}
+	if e.encoded != nil {
+		return e.encoded, nil
 	}
 	lead := pyjson.Object{
 		{Key: "schema", Value: ResultSchema},
@@ -67,7 +73,8 @@ func (e *Envelope) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	e.encoded = buf.Bytes()
+	return e.encoded, nil
 }
 
 // invalidResult is the result document of a task that could not be run.

@@ -17,6 +17,7 @@ type Metrics struct {
 	RequestRTT   prometheus.Histogram
 	Resends      prometheus.Counter
 	Timeouts     prometheus.Counter
+	TaskPanics   prometheus.Counter
 }
 
 // Replied records a signing request's round trip (signers/msg Observer).
@@ -58,8 +59,9 @@ func NewMetrics() *Metrics {
 		Timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pubtools_sign_request_timeouts_total", Help: "Signing requests still unanswered when their task gave up.",
 		}),
+		TaskPanics: newPanicCounter(),
 	}
-	m.Registry.MustRegister(m.Tasks, m.TaskDuration, m.Redeliveries, m.InFlight, m.RequestRTT, m.Resends, m.Timeouts,
+	m.Registry.MustRegister(m.Tasks, m.TaskDuration, m.Redeliveries, m.InFlight, m.RequestRTT, m.Resends, m.Timeouts, m.TaskPanics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

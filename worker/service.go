@@ -18,6 +18,12 @@ const ServiceName = "pubtools-sign"
 // what blocks): a core NATS request to subject (a task) is answered with
 // its envelope, which is also stored like any other. Requests share the
 // replica's task slots. The returned stop waits for requests in progress.
+//
+// micro times a request by how long its handler runs, and a micro
+// endpoint runs one handler at a time. So each handler signs in place
+// (`nats micro stats` then shows the signing time, not a hand-off) and
+// the replica registers one endpoint per task slot, all on subject.* in
+// one queue group, to serve worker.concurrency requests at once.
 func (w *Worker) RegisterService(ctx context.Context, subject, version string) (stop func(), err error) {
 	var wg sync.WaitGroup
 	handler := micro.HandlerFunc(func(req micro.Request) {
@@ -29,22 +35,25 @@ func (w *Worker) RegisterService(ctx context.Context, subject, version string) (
 			return
 		}
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-w.slots }()
-			w.handleRequest(ctx, route, req)
-		}()
+		defer wg.Done()
+		defer func() { <-w.slots }()
+		w.handleRequest(ctx, route, req)
 	})
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name: ServiceName, Version: version,
 		Description: "Signs containers, clear text and blobs; send a pubtools-sign.task.v1 task, get its envelope",
 		Metadata:    map[string]string{"worker_id": w.cfg.Worker.ID},
-		// One endpoint for every tenant: <subject>.<tenant>, which NATS
-		// permissions let only that tenant publish to.
-		Endpoint: &micro.EndpointConfig{Subject: subject + ".*", Handler: handler},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
+	}
+	for i := 0; i < cap(w.slots); i++ {
+		// One subject for every tenant: <subject>.<tenant>, which NATS
+		// permissions let only that tenant publish to.
+		if err := svc.AddEndpoint(fmt.Sprintf("tasks-%d", i), handler, micro.WithEndpointSubject(subject+".*")); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("register NATS micro service %s: %w", ServiceName, err)
+		}
 	}
 	// The endpoint answers only once the server has its subscription:
 	// make that true before saying the service is up.
@@ -73,12 +82,17 @@ func (w *Worker) handleRequest(ctx context.Context, route Route, req micro.Reque
 		w.log.Warn("request not answered: its reply subject is not the tenant's inbox", "tenant", route.Tenant, "reply", route.Reply, "task_id", env.TaskID)
 		return
 	}
+	// The same bytes publish stored: Encode encodes once.
 	data, err := env.Encode()
 	if err != nil {
 		answerError(route, req, "500", err.Error())
 		return
 	}
-	_ = req.Respond(data)
+	if err := req.Respond(data); err != nil {
+		// Most likely over the server's max_payload: say so rather than
+		// leave the requester to time out.
+		answerError(route, req, "500", fmt.Sprintf("send envelope (%d bytes): %v", len(data), err))
+	}
 }
 
 // answerError sends a micro error only to a reply subject the tenant may

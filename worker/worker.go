@@ -266,7 +266,7 @@ func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers 
 		}
 		ctx = signers.WithTrace(ctx, signers.Trace{Parent: env.TraceParent, State: headerOf(headers, "tracestate")})
 		log.Info("signing")
-		env.Result, err = w.signers.Sign(ctx, task)
+		env.Result, err = w.signRecovering(ctx, task)
 		if ctx.Err() != nil {
 			return env, ctx.Err()
 		}
