@@ -143,12 +143,17 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	if !wait {
 		return nil
 	}
+	afterPublish()
 	m, err := envelopes.Next(jetstream.FetchMaxWait(timeout))
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
 	}
 	return printEnvelope(cmd, m.Data())
 }
+
+// afterPublish lets a test store the envelope between the publish and the
+// first read, the moment a fast daemon can beat the watcher to.
+var afterPublish = func() {}
 
 // printEnvelope prints an envelope; the exit is 1 unless it says every
 // signature succeeded.

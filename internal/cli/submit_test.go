@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/worker"
+)
+
+// A daemon can store the envelope within moments of the publish, before
+// `submit --wait` reads: the envelope is still found (it used to wait
+// until its timeout for a message that had come and gone).
+func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
+	emb, err := worker.StartEmbedded("127.0.0.1:0", filepath.Join(t.TempDir(), "nats"))
+	require.NoError(t, err)
+	t.Cleanup(emb.Stop)
+	nc, err := nats.Connect(emb.URL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+
+	const envelope = `{"schema": "pubtools-sign.result.v1", "task_id": "quick", "failed": false, "signer_result": {"status": "ok", "error_message": ""}}`
+	afterPublish = func() {
+		_, err := js.Publish(context.Background(), worker.ResultSubject("pubtools.sign.results", config.DefaultTenant, "quick"), []byte(envelope))
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() { afterPublish = func() {} })
+	stdout, stderr, code := runCLI(t, "submit", "--nats-url", emb.URL,
+		"--task-id", "quick", "--signer", "msg-container", "--signing-key", "K",
+		"--reference", "registry.example/ns/app:1", "--digest", "sha256:0000", "--wait", "--timeout", "3s")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, "quick", lines[0])
+	assert.Equal(t, envelope, lines[1])
+}
