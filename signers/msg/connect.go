@@ -66,7 +66,7 @@ func Connect(ctx context.Context, cfg *config.MsgSigner, file, section string, l
 	client, err := amqp.Dial(ctx, amqp.Options{
 		URLs: cfg.MessagingBrokers, TLS: tlsCfg, ConnectTimeout: cfg.ConnectTimeout,
 		SendWindow: cfg.SendWindow, CreditWindow: cfg.CreditWindow, Sink: router, Log: log,
-		ContainerID: "pubtools-sign-" + creator,
+		ContainerID: containerID(creator),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to messaging brokers: %w", err)
