@@ -52,7 +52,8 @@ type Reply struct {
 	Body json.RawMessage
 	// Properties are the reply's application properties.
 	Properties map[string]any
-	// HasErrors is true when body["msg"]["errors"] is a non-empty list.
+	// HasErrors is true when body["msg"]["errors"] is a non-empty list
+	// or body["msg"]["signing_status"] is there and not "success".
 	HasErrors bool
 	// Index is the request's position among the ids registered with it
 	// (PendingRequests.Add), set when the reply is resolved.

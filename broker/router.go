@@ -14,7 +14,9 @@ import (
 var ErrMalformedReply = errors.New("malformed reply")
 
 // DecodeReply parses a reply body and finds its request id under
-// body["msg"][idKey].
+// body["msg"][idKey]. The production server wraps msg in
+// {"i", "msg", "msg_id", "timestamp", "topic", "username"}; only msg is
+// read, so the bare {"msg": ...} shape works the same.
 func DecodeReply(body []byte, props map[string]any, idKey string) (Reply, error) {
 	var outer struct {
 		Msg map[string]json.RawMessage `json:"msg"`
@@ -29,7 +31,21 @@ func DecodeReply(body []byte, props map[string]any, idKey string) (Reply, error)
 	if err := json.Unmarshal(outer.Msg[idKey], &id); err != nil || id == "" {
 		return Reply{}, fmt.Errorf("%w: msg.%s is not a non-empty string", ErrMalformedReply, idKey)
 	}
-	return Reply{RequestID: id, Body: body, Properties: props, HasErrors: carriesErrors(outer.Msg["errors"])}, nil
+	failed := carriesErrors(outer.Msg["errors"]) || notSuccess(outer.Msg["signing_status"])
+	return Reply{RequestID: id, Body: body, Properties: props, HasErrors: failed}, nil
+}
+
+// notSuccess: the production server says msg.signing_status "success"
+// on a signature; anything else is a failure even with empty errors.
+// Replies without the field (older servers, other shapes) are judged by
+// errors alone.
+func notSuccess(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
+	var status string
+	return json.Unmarshal(raw, &status) != nil || status != "success"
 }
 
 // carriesErrors: msg.errors is absent, null or an empty list on success.

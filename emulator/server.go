@@ -15,7 +15,6 @@ package emulator
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -29,7 +28,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/jsonobj"
-	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 )
 
 // Options configure a Server.
@@ -48,6 +46,8 @@ type Options struct {
 	// sees it as {task_id}.
 	TaskIDAttribute string
 	Faults          Faults
+	// Username is the reply wrapper's "username" (default DefaultUsername).
+	Username string
 	// Key signs; nil generates one.
 	Key *Key
 	Log *slog.Logger
@@ -189,6 +189,7 @@ func (s *Server) publishLoop() {
 
 // handle builds the replies (possibly none) for one request.
 func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, error) {
+	received := time.Now()
 	var req map[string]json.RawMessage
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("request is not a JSON object: %w", err)
@@ -225,23 +226,18 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 	reply := func(b []byte) {
 		out = append(out, &broker.Request{ID: id, Address: address, Body: b, Headers: headers})
 	}
+	r := s.newReply(req, order, id, address, mtype, received)
 	switch s.dice.roll() {
 	case drop:
 		s.dropped.Add(1)
 	case answerMalformed:
 		s.malformed.Add(1)
-		reply([]byte(`{"msg": {"` + s.opts.MessageIDKey + `": "` + id + `", "errors": [`))
+		reply(r.malformed())
 	case answerError:
 		s.errs.Add(1)
-		reply(s.replyBody(req, order, id, nil, "", []string{"emulated signing failure for request " + id}))
+		reply(r.failure([]string{"emulated signing failure for request " + id}))
 	default:
-		attr, signed, err := s.sign(req, mtype)
-		if err != nil {
-			s.errs.Add(1)
-			reply(s.replyBody(req, order, id, nil, "", []string{err.Error()}))
-			break
-		}
-		reply(s.replyBody(req, order, id, signed, attr, nil))
+		reply(r.success())
 		if s.opts.Faults.Duplicate {
 			reply(out[len(out)-1].Body)
 		}
@@ -250,95 +246,7 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 	for i := 0; i < s.opts.Faults.Stray; i++ {
 		s.strays.Add(1)
 		stray := uuid.NewString()
-		out = append(out, &broker.Request{ID: stray, Address: address, Headers: headers,
-			Body: []byte(`{"msg": {"` + s.opts.MessageIDKey + `": "` + stray + `", "errors": [], "signed_claim": "stray"}}`)})
+		out = append(out, &broker.Request{ID: stray, Address: address, Headers: headers, Body: r.stray(stray)})
 	}
 	return out, nil
-}
-
-// dataAttributes maps the request's data attribute to the reply's signed one.
-var dataAttributes = map[string]string{"claim_file": "signed_claim", "data": "signed_data", "artifact": "signed_payload", "claims": "signed_claims"}
-
-// replyBody echoes the request's fields (not its data) and adds errors and
-// the signature: {"msg": {...}}.
-func (s *Server) replyBody(req map[string]json.RawMessage, order []string, id string, signed any, attr string, errs []string) []byte {
-	msg := pyjson.Object{}
-	for _, k := range order {
-		if _, isData := dataAttributes[k]; isData {
-			continue
-		}
-		msg = msg.Set(k, req[k])
-	}
-	msg = msg.Set(s.opts.MessageIDKey, id)
-	if errs == nil {
-		errs = []string{}
-	}
-	msg = msg.Set("errors", errs)
-	if attr != "" {
-		msg = msg.Set(attr, signed)
-	}
-	b, err := pyjson.Marshal(pyjson.Object{{Key: "msg", Value: msg}})
-	if err != nil {
-		return []byte(`{"msg": {"errors": ["emulator encode failure"]}}`)
-	}
-	return b
-}
-
-// sign signs whichever data attribute the request carries.
-func (s *Server) sign(req map[string]json.RawMessage, mtype string) (string, any, error) {
-	for attr, signedAttr := range dataAttributes {
-		raw, ok := req[attr]
-		if !ok {
-			continue
-		}
-		if attr == "claims" {
-			return s.signBatch(raw)
-		}
-		var b64 string
-		if err := json.Unmarshal(raw, &b64); err != nil {
-			return "", nil, fmt.Errorf("%s is not a string", attr)
-		}
-		data, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil {
-			return "", nil, fmt.Errorf("%s is not base64: %v", attr, err)
-		}
-		var sig []byte
-		switch attr {
-		case "claim_file":
-			sig, err = s.key.SignMessage(data)
-		case "data":
-			sig, err = s.key.ClearSign(data)
-		default:
-			sig, err = s.key.DetachSign(data)
-		}
-		if err != nil {
-			return "", nil, fmt.Errorf("sign %s: %v", attr, err)
-		}
-		return signedAttr, base64.StdEncoding.EncodeToString(sig), nil
-	}
-	return "", nil, fmt.Errorf("request (%s) carries no claim_file, data, artifact or claims", mtype)
-}
-
-func (s *Server) signBatch(raw json.RawMessage) (string, any, error) {
-	var claims []map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		return "", nil, fmt.Errorf("claims is not a list of objects")
-	}
-	out := make([]pyjson.Object, 0, len(claims))
-	for _, c := range claims {
-		b64, _ := c["claim_file"].(string)
-		data, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil {
-			return "", nil, fmt.Errorf("claim_file is not base64")
-		}
-		sig, err := s.key.SignMessage(data)
-		if err != nil {
-			return "", nil, err
-		}
-		out = append(out, pyjson.Object{
-			{Key: "manifest_digest", Value: c["manifest_digest"]}, {Key: "repo", Value: c["repo"]},
-			{Key: "signed_claim", Value: base64.StdEncoding.EncodeToString(sig)},
-		})
-	}
-	return "signed_claims", out, nil
 }

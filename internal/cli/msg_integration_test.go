@@ -81,8 +81,15 @@ func TestBatchSigner(t *testing.T) {
 	// 8 references over 7 repos, chunk_size 3: app0 has 2 refs, the rest 1.
 	assert.Len(t, res.OperationResults, 7)
 	assert.Equal(t, uint64(7), srv.Stats().Requests)
-	signed := replyMsg(t, res.OperationResults[0])["signed_claims"].([]any)
-	assert.Len(t, signed, 2)
+	claims := replyMsg(t, res.OperationResults[0])["claims"].([]any)
+	require.Len(t, claims, 2)
+	for i, c := range claims { // in request order: references 0 and 7
+		claim := c.(map[string]any)
+		assert.Equal(t, digestN(i*7), claim["manifest_digest"])
+		signed := claim["signed_claims"].(map[string]any)
+		require.Len(t, signed, 1, "one signature per key name asked for")
+		verifyClaim(t, srv, signed[""].(string))
+	}
 }
 
 // Each fault knob of the emulator, with what must happen: unknown,

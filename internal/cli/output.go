@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/release-engineering/pubtools-sign-go/internal/jsonobj"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
@@ -77,14 +78,7 @@ func rawValues(r any, field string) (values, errs []string) {
 		if signed, ok := body.Msg[field]; ok {
 			return []string{plain(signed)}, nil
 		}
-		// Batch replies carry a list of signed claims.
-		var batch []map[string]json.RawMessage
-		if json.Unmarshal(body.Msg["signed_claims"], &batch) == nil {
-			for _, b := range batch {
-				values = append(values, plain(b["signed_claim"]))
-			}
-		}
-		return values, nil
+		return batchValues(body.Msg), nil
 	}
 	return nil, []string{fmt.Sprintf("unexpected result %T", r)}
 }
@@ -103,4 +97,43 @@ func ensureNewline(s string) string {
 		return s
 	}
 	return s + "\n"
+}
+
+// batchValues are the signatures of a batch reply, claim by claim in the
+// order the server lists them (the request's), each claim's in the order
+// of its keys: production's "claims": [{..., "signed_claims": {name: sig}}],
+// or the older "signed_claims": [{"signed_claim": sig}, ...].
+func batchValues(msg map[string]json.RawMessage) []string {
+	var values []string
+	var claims []struct {
+		SignedClaims json.RawMessage `json:"signed_claims"`
+	}
+	if json.Unmarshal(msg["claims"], &claims) == nil {
+		for _, c := range claims {
+			values = append(values, objectValues(c.SignedClaims)...)
+		}
+		return values
+	}
+	var batch []map[string]json.RawMessage
+	if json.Unmarshal(msg["signed_claims"], &batch) == nil {
+		for _, b := range batch {
+			values = append(values, plain(b["signed_claim"]))
+		}
+	}
+	return values
+}
+
+// objectValues are a JSON object's values in document order (a Go map
+// would lose it).
+func objectValues(raw json.RawMessage) []string {
+	var out []string
+	_ = jsonobj.Walk(raw, func(_ string, dec *json.Decoder) error {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		out = append(out, plain(v))
+		return nil
+	})
+	return out
 }
