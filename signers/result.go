@@ -36,8 +36,9 @@ type Result struct {
 	// Operation is the operation's Python to_dict().
 	Operation   pyjson.Object
 	SigningKeys []string
-	// KeysField is the name SigningKeys print under ("signing_keys", or
-	// "signing_key" for msg-clear-sign).
+	// KeysField is the name SigningKeys print under (default
+	// "signing_keys"; every Python command prints that since the tool
+	// took several keys, msg-clear-sign included).
 	KeysField string
 	// Failed is true when any reply carried errors (or, for cosign, any
 	// reference failed) although the signer itself worked.

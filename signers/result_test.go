@@ -20,7 +20,7 @@ func TestResultPrintsLikePythonJSONDumps(t *testing.T) {
 		},
 		Operation:   (&ClearSign{Inputs: []string{"x"}, SigningKeys: []string{"K"}, TaskID: "t"}).Dict(),
 		SigningKeys: []string{"K"},
-		KeysField:   "signing_key",
+		KeysField:   "signing_key", // the field name is the caller's choice
 	}
 	want := `{"signer_result": {"status": "ok", "error_message": ""}, "operation_results": [[{"msg": {"request_id": "r", "errors": [], "signed_claim": "c\u00e9"}}, {"a": "b", "z": 1}], ""], ` +
 		`"operation": {"inputs": ["x"], "signing_keys": ["K"], "task_id": "t", "repo": null, "requester": null}, "signing_key": ["K"]}`

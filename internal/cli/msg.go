@@ -158,7 +158,7 @@ func newMsgClearSign() *cobra.Command {
 			op.Inputs, op.SigningKeys, op.TaskID = inputs, f.signingKeys, f.taskID
 			job := &msgJob{
 				flags: &f, rawField: "signed_data",
-				skeleton: skeletonOf(op.Dict(), op.SigningKeys, "signing_key"),
+				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
 				validate: op.Validate,
 				sign: func(ctx context.Context, s *msg.Signer, _ int) (*signers.Result, error) {
 					return s.ClearSign(ctx, &op)

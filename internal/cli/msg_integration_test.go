@@ -61,7 +61,7 @@ func TestClearAndBlobSigning(t *testing.T) {
 
 	stdout, stderr, code := h.run("msg-clear-sign", "--signing-key", "ABCD1234", "--task-id", "t-c", "--repo", "r", "hello", "@"+input)
 	require.Equal(t, 0, code, stderr)
-	assert.Contains(t, stdout, `"signing_key": ["ABCD1234"]`, "msg-clear-sign prints signing_key")
+	assert.Contains(t, stdout, `"signing_keys": ["ABCD1234"]`, "msg-clear-sign prints signing_keys, like the Python tool")
 	res := parseResult(t, stdout)
 	require.Len(t, res.OperationResults, 2)
 	assert.Equal(t, []any{"hello", "from a file\n"}, res.Operation["inputs"])

@@ -114,7 +114,17 @@ func (s *Signer) templateValues(creator string, op opFields) map[string]string {
 // template uses them: the list of 10,000 digests is long.
 type opFields map[string]func() string
 
-func text(s string) func() string       { return func() string { return s } }
+func text(s string) func() string { return func() string { return s } }
+
+// pyStr is how Python's str.format prints an option the CLI left at None
+// (a missing --requester or --repo): "None".
+func pyStr(s string) string {
+	if s == "" {
+		return "None"
+	}
+	return s
+}
+
 func listRepr(l []string) func() string { return func() string { return config.PythonListRepr(l) } }
 
 // spoolOver is the number of requests above which replies are kept in a
@@ -206,7 +216,7 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 // ClearSign clearsigns each input with each key.
 func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers.Result, error) {
 	p, err := s.newPrepared(ctx, op.Requester, opFields{
-		"task_id": text(op.TaskID), "repo": text(op.Repo), "requester": text(op.Requester),
+		"task_id": text(op.TaskID), "repo": text(pyStr(op.Repo)), "requester": text(pyStr(op.Requester)),
 		"inputs": listRepr(op.Inputs), "signing_keys": listRepr(op.SigningKeys),
 	})
 	if err != nil {
@@ -216,15 +226,18 @@ func (s *Signer) ClearSign(ctx context.Context, op *signers.ClearSign) (*signers
 	p.plan(len(op.Inputs)*keys, func(i int, id, created string) (RequestType, pyjson.Object, pyjson.Object) {
 		data, _ := Latin1Base64(op.Inputs[i/keys]) // op.Validate refused what latin-1 cannot encode
 		body := signingBody(ClearsignSignature, data, signers.ResolveKey(s.cfg.KeyAliases, op.SigningKeys[i%keys]), "", id, created, p.creator, op.Repo)
+		if op.Repo == "" {
+			body = body.Set("repo", nil) // Python sends the missing --repo as null
+		}
 		return ClearsignSignature, body, pyjson.Object{{Key: s.cfg.TaskIDAttribute, Value: op.TaskID}}
 	})
-	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys, KeysField: "signing_key"}), nil
+	return s.run(ctx, p, &signers.Result{Operation: op.Dict(), SigningKeys: op.SigningKeys}), nil
 }
 
 // BlobSign signs each blob (base64, as given) with each key.
 func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.Result, error) {
 	p, err := s.newPrepared(ctx, op.Requester, opFields{
-		"task_id": text(op.TaskID), "requester": text(op.Requester), "blobs": listRepr(op.Blobs),
+		"task_id": text(op.TaskID), "requester": text(pyStr(op.Requester)), "blobs": listRepr(op.Blobs),
 		"signing_keys": listRepr(op.SigningKeys), "signing_key_names": listRepr(op.SigningKeyNames),
 	})
 	if err != nil {
@@ -241,7 +254,7 @@ func (s *Signer) BlobSign(ctx context.Context, op *signers.BlobSign) (*signers.R
 
 func containerValues(op *signers.ContainerSign) opFields {
 	return opFields{
-		"task_id": text(op.TaskID), "requester": text(op.Requester),
+		"task_id": text(op.TaskID), "requester": text(pyStr(op.Requester)),
 		"digests": listRepr(op.Digests), "references": listRepr(op.References),
 		"signing_keys": listRepr(op.SigningKeys), "signing_key_names": listRepr(op.SigningKeyNames),
 		"identity_references": listRepr(op.IdentityReferences),
