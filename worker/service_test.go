@@ -95,8 +95,8 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 	metrics := worker.NewMetrics()
 	sign := func(_ context.Context, op *signers.ContainerSign) (*signers.Result, error) {
 		if strings.HasPrefix(op.TaskID, "boom") {
-			var m map[string]int
-			m["nil map"]++ // a signer bug
+			var refs []string
+			_ = refs[len(op.References)] // a signer bug: index out of range
 		}
 		return &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: op.Dict(), SigningKeys: op.SigningKeys}, nil
 	}
@@ -119,7 +119,7 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 	}
 	e := request("boom-rpc")
 	assert.Equal(t, "error", e.SignerResult.Status)
-	assert.Contains(t, e.SignerResult.ErrorMessage, "signer msg-container panicked: assignment to entry in nil map")
+	assert.Contains(t, e.SignerResult.ErrorMessage, "signer msg-container panicked: runtime error: index out of range [1] with length 0")
 	assert.Equal(t, "ok", request("fine-rpc").SignerResult.Status, "the replica still serves")
 
 	// The JetStream path.
