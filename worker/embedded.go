@@ -37,6 +37,9 @@ func StartEmbedded(listen, dataDir string) (*Embedded, error) {
 	s, err := server.NewServer(&server.Options{
 		ServerName: "pubtools-sign-embedded", Host: host, Port: port,
 		JetStream: true, StoreDir: dataDir, NoSigs: true, NoLog: true,
+		// An envelope carries every reply (~1.5 KB per container
+		// reference): NATS's 1 MB default stops at ~650 references.
+		MaxPayload: EmbeddedMaxPayload,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS server: %w", err)
@@ -48,6 +51,11 @@ func StartEmbedded(listen, dataDir string) (*Embedded, error) {
 	}
 	return &Embedded{Server: s, URL: s.ClientURL()}, nil
 }
+
+// EmbeddedMaxPayload is the embedded server's max_payload: room for the
+// envelope of a task of ~5,000 container references. An external server
+// needs the same (max_payload in its configuration).
+const EmbeddedMaxPayload = 8 << 20
 
 // Stop shuts the server down and waits for it.
 func (e *Embedded) Stop() {

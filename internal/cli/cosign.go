@@ -25,7 +25,9 @@ func newCosignContainerSign() *cobra.Command {
 				return err
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
-			warnDigests(cmd, &op)
+			if op.Validate() == nil { // ContainerSign reports what Validate finds
+				warnDigests(cmd, &op)
+			}
 			res, err := s.ContainerSign(cmd.Context(), &op)
 			if err != nil {
 				return usageOrFailure(err)

@@ -115,11 +115,16 @@ func newMsgContainerSign() *cobra.Command {
 				return err
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
-			warnDigests(cmd, &op)
 			job := &msgJob{
 				flags: &f, batch: signerType == "batch", rawField: "signed_claim",
 				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
-				validate: op.Validate,
+				validate: func() error {
+					if err := op.Validate(); err != nil {
+						return err
+					}
+					warnDigests(cmd, &op) // once the command is sure to run
+					return nil
+				},
 				sign: func(ctx context.Context, s *msg.Signer, chunk int) (*signers.Result, error) {
 					if signerType == "batch" {
 						return s.BatchContainerSign(ctx, &op, chunk)
