@@ -42,6 +42,7 @@ func TestMicroRequestWithMoreThanAThousandRequests(t *testing.T) {
 	require.NoError(t, json.Unmarshal(reply.Data, &e), string(reply.Data[:min(len(reply.Data), 500)]))
 	assert.Equal(t, "ok", e.SignerResult.Status)
 	assert.Len(t, e.OperationResults, 1001)
+	assert.Contains(t, string(reply.Data), `"repo": null, "requester": null}`, "as the CLI prints a task without them")
 	stored := s.envelopes(1, 10*time.Second)
 	require.Len(t, stored, 1)
 	assert.Len(t, stored[0].OperationResults, 1001)
