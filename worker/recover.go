@@ -27,6 +27,7 @@ func (w *Worker) signRecovering(ctx context.Context, t *Task) (res *signers.Resu
 			"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		res, err = panicResult(t, p), nil
 	}()
+	w.warnTask(t)
 	return w.signers.Sign(ctx, t)
 }
 
