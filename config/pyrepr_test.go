@@ -87,16 +87,16 @@ func readNonPrintable(t *testing.T) (nonPrintable, unassigned func(rune) bool) {
 		require.NoError(t, err2)
 		spans = append(spans, span{rune(lo), rune(hi), len(f) > 2})
 	}
-	find := func(r rune) *span {
-		for i := range spans {
-			if r >= spans[i].lo && r <= spans[i].hi {
-				return &spans[i]
-			}
+	// Tables of every code point: a linear search per code point is slow
+	// under -race.
+	np := make([]bool, unicode.MaxRune+1)
+	cn := make([]bool, unicode.MaxRune+1)
+	for _, sp := range spans {
+		for r := sp.lo; r <= sp.hi && r <= unicode.MaxRune; r++ {
+			np[r], cn[r] = true, sp.cn
 		}
-		return nil
 	}
-	return func(r rune) bool { return find(r) != nil },
-		func(r rune) bool { s := find(r); return s != nil && s.cn }
+	return func(r rune) bool { return np[r] }, func(r rune) bool { return cn[r] }
 }
 
 // FuzzPythonRepr checks the rules on any input: the quote choice, only
