@@ -19,7 +19,7 @@ type emulatorFlags struct {
 	brokers                 []string
 	requestAddr, replyAddr  string
 	messageIDKey, publicOut string
-	logLevel                string
+	logLevel, username      string
 	faults                  emulator.Faults
 }
 
@@ -51,6 +51,7 @@ func newEmulator() *cobra.Command {
 	fl.Float64Var(&f.faults.ErrorRate, "error-rate", 0, "answer this fraction with error replies")
 	fl.Float64Var(&f.faults.MalformedRate, "malformed-rate", 0, "answer this fraction with replies that are not JSON")
 	fl.Uint64Var(&f.faults.Seed, "seed", 0, "seed for the random faults (0: random)")
+	fl.StringVar(&f.username, "username", emulator.DefaultUsername, "the reply wrapper's \"username\" (the production server's is fedmsg)")
 	return cmd
 }
 
@@ -61,7 +62,7 @@ func runEmulator(cmd *cobra.Command, f *emulatorFlags) error {
 	}
 	log := logging.New(cmd.ErrOrStderr(), level, "auto")
 	opts := emulator.Options{URLs: f.brokers, RequestAddress: f.requestAddr, ReplyAddress: config.Template(f.replyAddr),
-		MessageIDKey: f.messageIDKey, Faults: f.faults, Log: log}
+		MessageIDKey: f.messageIDKey, Faults: f.faults, Username: f.username, Log: log}
 	if f.configFile != "" {
 		if err := fillFromSection(&opts, f); err != nil {
 			return err
