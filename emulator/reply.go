@@ -76,20 +76,21 @@ func wrapperTopic(address string) string {
 // isBatch: batch requests carry "claims".
 func (r *reply) isBatch() bool { _, ok := r.req["claims"]; return ok }
 
-// success answers with the signature(s) sign produced.
-func (r *reply) success() []byte {
+// success answers with the signature(s) of the request, or with the
+// reason it could not be signed (signed false).
+func (r *reply) success() (body []byte, signed bool) {
 	if r.isBatch() {
 		claims, err := r.signBatch()
 		if err != nil {
-			return r.failure([]string{err.Error()})
+			return r.failure([]string{err.Error()}), false
 		}
-		return r.batch(claims, nil)
+		return r.batch(claims, nil), true
 	}
 	attr, sig, err := r.signSingle()
 	if err != nil {
-		return r.failure([]string{err.Error()})
+		return r.failure([]string{err.Error()}), false
 	}
-	return r.single(attr, sig, nil)
+	return r.single(attr, sig, nil), true
 }
 
 // failure answers with errors and no signature.

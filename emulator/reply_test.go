@@ -51,7 +51,8 @@ func TestSingleReplyHasTheProductionShape(t *testing.T) {
 	req, order := requestOf(t, `{"sig_key_id": "89ABCDEF", "claim_file": "`+claim+`", "request_id": "r-1", "created": "2025-10-23T10:54:10.123456Z", "requested_by": "me", "repo": "ns/app", "sig_keyname": "beta", "pub_task_id": "123", "manifest_digest": "sha256:0000"}`)
 	received := time.Date(2025, 10, 23, 10, 54, 10, 459475000, time.UTC)
 	r := s.newReply(req, order, "r-1", "topic://VirtualTopic.eng.robosignatory.prod.sign.123", "container_signature", received)
-	body := r.success()
+	body, signed := r.success()
+	require.True(t, signed)
 
 	assert.Equal(t, []string{"i", "msg", "msg_id", "timestamp", "topic", "username"}, keysOf(t, body))
 	var w struct {
@@ -97,7 +98,8 @@ func TestBatchReplyHasTheProductionShape(t *testing.T) {
 		`{"claim_file": "`+c1+`", "sig_keynames": ["alpha", "beta"], "sig_key_ids": ["AAAAAAAA", "BBBBBBBB"], "manifest_digest": "sha256:0001", "repo": "ns/a"}, `+
 		`{"claim_file": "`+c2+`", "sig_keynames": ["alpha", "beta"], "sig_key_ids": ["AAAAAAAA", "BBBBBBBB"], "manifest_digest": "sha256:0002", "repo": "ns/a"}], `+
 		`"request_id": "r-b", "created": "2025-10-23T10:54:10.123456Z", "requested_by": "me", "pipeline_run_id": "run-1"}`)
-	body := s.newReply(req, order, "r-b", "/topic/VirtualTopic.eng.robosignatory.prod.sign.run-1", "batch", time.Now()).success()
+	body, signed := s.newReply(req, order, "r-b", "/topic/VirtualTopic.eng.robosignatory.prod.sign.run-1", "batch", time.Now()).success()
+	require.True(t, signed)
 	var w struct{ Msg json.RawMessage }
 	require.NoError(t, json.Unmarshal(body, &w))
 	assert.Equal(t, []string{"claims", "created", "errors", "pub_task_id", "request_id", "request_received_time", "requested_by",

@@ -237,7 +237,11 @@ func (s *Server) handle(body []byte, props map[string]any) ([]*broker.Request, e
 		s.errs.Add(1)
 		reply(r.failure([]string{"emulated signing failure for request " + id}))
 	default:
-		reply(r.success())
+		body, signed := r.success()
+		if !signed {
+			s.errs.Add(1)
+		}
+		reply(body)
 		if s.opts.Faults.Duplicate {
 			reply(out[len(out)-1].Body)
 		}
