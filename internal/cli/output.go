@@ -72,6 +72,10 @@ func rawValues(r any, field string) (values, errs []string) {
 		for _, e := range replyErrs {
 			errs = append(errs, plain(e))
 		}
+		// A production reply may say it failed in signing_status alone.
+		if status, ok := body.Msg["signing_status"]; ok && len(errs) == 0 && plain(status) != "success" {
+			errs = append(errs, "signing_status: "+plain(status))
+		}
 		if len(errs) > 0 {
 			return nil, errs
 		}
