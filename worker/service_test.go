@@ -35,7 +35,7 @@ func TestMicroRequestWithMoreThanAThousandRequests(t *testing.T) {
 	}
 	data, _ := json.Marshal(map[string]any{"schema": worker.TaskSchema, "task_id": "rpc-big", "signer": worker.SignerMsgClear,
 		"signing_keys": []string{"0123456789ABCDEF"}, "inputs": inputs})
-	reply, err := s.nc.Request(s.cfg.NATS.RequestSubject, data, 2*time.Minute)
+	reply, err := s.nc.Request(worker.RequestSubject(s.cfg.NATS.RequestSubject, config.DefaultTenant), data, 2*time.Minute)
 	require.NoError(t, err)
 	require.Empty(t, reply.Header.Get(micro.ErrorHeader), "micro error %s (%d bytes)", reply.Header.Get(micro.ErrorCodeHeader), len(reply.Data))
 	var e envelope
@@ -62,7 +62,7 @@ func TestMicroStatsMeasureTheSigning(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			data, _ := json.Marshal(task(fmt.Sprintf("rpc-stats-%d", i), 1))
-			_, err := s.nc.Request(s.cfg.NATS.RequestSubject, data, time.Minute)
+			_, err := s.nc.Request(worker.RequestSubject(s.cfg.NATS.RequestSubject, config.DefaultTenant), data, time.Minute)
 			assert.NoError(t, err)
 		}()
 	}
@@ -112,7 +112,7 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 
 	request := func(id string) envelope {
 		data, _ := json.Marshal(task(id, 1))
-		reply, err := nc.Request(cfg.NATS.RequestSubject, data, 30*time.Second)
+		reply, err := nc.Request(worker.RequestSubject(cfg.NATS.RequestSubject, config.DefaultTenant), data, 30*time.Second)
 		require.NoError(t, err)
 		var e envelope
 		require.NoError(t, json.Unmarshal(reply.Data, &e), string(reply.Data))
@@ -126,10 +126,10 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 	// The JetStream path.
 	js, err := nc.JetStream()
 	require.NoError(t, err)
-	sub, err := nc.SubscribeSync(cfg.NATS.ResultsPrefix + ".boom-js")
+	sub, err := nc.SubscribeSync(worker.ResultSubject(cfg.NATS.ResultsPrefix, config.DefaultTenant, "boom-js"))
 	require.NoError(t, err)
 	data, _ := json.Marshal(task("boom-js", 1))
-	_, err = js.Publish("pubtools.sign.tasks.test", data)
+	_, err = js.Publish(worker.TaskSubject(cfg.NATS.TasksSubject, config.DefaultTenant, worker.SignerMsgContainer), data)
 	require.NoError(t, err)
 	m, err := sub.NextMsg(30 * time.Second)
 	require.NoError(t, err)
