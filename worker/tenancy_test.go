@@ -63,10 +63,13 @@ type tenancy struct {
 	observed map[string]int // subject → envelopes seen by the operator
 }
 
-func newTenancy(t *testing.T) *tenancy {
+func newTenancy(t *testing.T) *tenancy { t.Helper(); return newTenancyAt(t, tenancyPort) }
+
+// newTenancyAt is newTenancy with its nats-server on port.
+func newTenancyAt(t *testing.T, port int) *tenancy {
 	t.Helper()
 	cosignBin := testenv.Cosign(t)
-	ts := &tenancy{t: t, nats: testenv.StartTenantsNATS(t, tenancyPort), logs: &syncBuffer{}, observed: map[string]int{}}
+	ts := &tenancy{t: t, nats: testenv.StartTenantsNATS(t, port), logs: &syncBuffer{}, observed: map[string]int{}}
 	ts.own = testenv.StartRegistry(t, "robot", tenancyRegistryPassword)
 	ts.other = testenv.StartRegistry(t, "", "")
 	dir := t.TempDir()

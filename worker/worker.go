@@ -339,11 +339,12 @@ func (w *Worker) alreadyDone(ctx context.Context, tenant string, t *Task) (*Enve
 }
 
 // StoredEnvelope returns the envelope the results stream holds on
-// subject, unless there is none or it is a refusal: a corrected task may
-// follow under the id of a refused one.
+// subject, unless there is none, it is a refusal (a corrected task may
+// follow under the id of a refused one) or no worker stored it
+// (StoredByWorker).
 func StoredEnvelope(ctx context.Context, results jetstream.Stream, subject string) ([]byte, bool) {
 	m, err := results.GetLastMsgForSubject(ctx, subject)
-	if err != nil || m == nil || m.Header.Get(OutcomeHeader) == "invalid" {
+	if err != nil || m == nil || m.Header.Get(OutcomeHeader) == "invalid" || !StoredByWorker(subject, m.Header) {
 		return nil, false
 	}
 	return m.Data, true

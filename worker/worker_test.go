@@ -211,7 +211,7 @@ func TestAStoredEnvelopeIsNotSignedTwice(t *testing.T) {
 	s := newStack(t, emulator.Faults{})
 	// An envelope published by a replica that died before acking.
 	_, err := s.js.Publish(context.Background(), "pubtools.sign.results.default.already", []byte(`{"task_id": "already", "worker_id": "dead", "signer_result": {"status": "ok", "error_message": ""}}`),
-		jetstream.WithMsgID("already"))
+		jetstream.WithMsgID("default/already"))
 	require.NoError(t, err)
 	s.startReplica("r1", nil)
 	s.submit(task("already", 1))

@@ -144,11 +144,22 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		return nil
 	}
 	afterPublish()
-	m, err := envelopes.Next(jetstream.FetchMaxWait(timeout))
-	if err != nil {
-		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
+	// Another tenant can have nats-server store a message on this subject
+	// (worker.StoredByWorker): only a worker's envelope is the answer.
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s", t.TaskID, timeout)}
+		}
+		m, err := envelopes.Next(jetstream.FetchMaxWait(left))
+		if err != nil {
+			return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
+		}
+		if worker.StoredByWorker(m.Subject(), m.Headers()) {
+			return printEnvelope(cmd, m.Data())
+		}
 	}
-	return printEnvelope(cmd, m.Data())
 }
 
 // afterPublish lets a test store the envelope between the publish and the

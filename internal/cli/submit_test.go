@@ -30,7 +30,8 @@ func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
 
 	const envelope = `{"schema": "pubtools-sign.result.v1", "task_id": "quick", "failed": false, "signer_result": {"status": "ok", "error_message": ""}}`
 	afterPublish = func() {
-		_, err := js.Publish(context.Background(), worker.ResultSubject("pubtools.sign.results", config.DefaultTenant, "quick"), []byte(envelope))
+		_, err := js.Publish(context.Background(), worker.ResultSubject("pubtools.sign.results", config.DefaultTenant, "quick"), []byte(envelope),
+			jetstream.WithMsgID(config.DefaultTenant+"/quick")) // as a worker stores it (worker.StoredByWorker)
 		require.NoError(t, err)
 	}
 	t.Cleanup(func() { afterPublish = func() {} })
