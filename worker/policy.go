@@ -148,6 +148,9 @@ func admitRegistries(t *Task, registries []string, rule string) error {
 		if err != nil {
 			return &TaskError{Field: field, Problem: fmt.Sprintf("not an image reference: %v", err)}
 		}
+		if c := oddPathComponent(parsed.Context().RepositoryStr()); c != "" {
+			return &TaskError{Field: field, Problem: fmt.Sprintf("a repository path component is %s: registries may resolve it out of the namespace %s allows", c, rule)}
+		}
 		if repo := parsed.Context().Name(); !config.RegistryAllowed(registries, repo) {
 			return &TaskError{Field: field, Problem: fmt.Sprintf("%s is not in %s [%s]", repo, rule, strings.Join(registries, ", "))}
 		}
