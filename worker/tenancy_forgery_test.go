@@ -70,3 +70,39 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 	assert.Equal(t, "victim", e.TaskID)
 	assert.Equal(t, "ok", e.SignerResult.Status, e.SignerResult.ErrorMessage)
 }
+
+// nats-server relays what a tenant may read onto any subject it names:
+// a direct get of team-a's own envelope for its task "b-next", answered
+// on team-b's tasks subject (a push consumer on team-a's results with
+// that deliver subject does the same). The worker takes such a message
+// for a task of team-b; its refusal must not land on team-b's results
+// for the id team-a chose, where team-b's submit --wait for "b-next"
+// would print it.
+func TestARelayedEnvelopeIsNoTaskOfAnotherTenant(t *testing.T) {
+	ts := newTenancyAt(t, forgeryPort+1)
+	a := ts.connect("team-a")
+	imgA := ts.own.Host + "/team-a/app:1"
+	digestA := ts.own.PushRandomImage(t, imgA)
+	require.NoError(t, ts.publish(a, "team-a", "cosign-container", worker.Task{TaskID: "b-next", Signer: worker.SignerCosignContainer,
+		SigningKeys: []string{"team-a-cosign"}, References: []string{imgA}, Digests: []string{digestA}}))
+	require.Equal(t, "ok", ts.envelope(a, "team-a", "b-next").SignerResult.Status)
+
+	bTasks := worker.TaskSubject(ts.cfg.NATS.TasksSubject, "team-b", "cosign-container")
+	own := worker.ResultSubject(ts.cfg.NATS.ResultsPrefix, "team-a", "b-next")
+	require.NoError(t, a.PublishRequest("$JS.API.DIRECT.GET."+ts.cfg.NATS.ResultsStream+"."+own, bTasks, nil))
+
+	opJS, err := jetstream.New(ts.connect("operator"))
+	require.NoError(t, err)
+	results, err := opJS.Stream(context.Background(), ts.cfg.NATS.ResultsStream)
+	require.NoError(t, err)
+	var stored map[string]uint64
+	require.Eventually(t, func() bool {
+		info, err := results.Info(context.Background(), jetstream.WithSubjectFilter("pubtools.sign.results.team-b.>"))
+		if err != nil {
+			return false
+		}
+		stored = info.State.Subjects
+		return len(stored) > 0
+	}, 30*time.Second, 50*time.Millisecond, "the worker answers the relayed message")
+	assert.Equal(t, map[string]uint64{"pubtools.sign.results.team-b.invalid": 1}, stored, "refused on team-b's invalid subject, not on the id team-a picked")
+}

@@ -249,6 +249,9 @@ func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers 
 	w.metrics.InFlight.Inc()
 	defer w.metrics.InFlight.Dec()
 	task, err := DecodeTask(data, w.cfg.Worker.MaxTaskBytes)
+	if rerr := relayedTask(headers); rerr != nil {
+		task, err = &Task{}, rerr
+	}
 	env.TaskID = task.TaskID
 	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", task.Signer, "attempt", attempt)
 	signer := task.Signer
