@@ -204,7 +204,9 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 		}
 	}
 	if cfg.CosignSigner != nil {
-		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer")})
+		// Daemon: tasks are untrusted (keys only by alias, credentials only
+		// for cosign_signer.registries, cosign's environment built).
+		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer"), Daemon: true})
 		if err := s.Check(cfg.Path); err != nil {
 			closeAll()
 			return nil, nil, nil, err
