@@ -131,6 +131,9 @@ func keyAllowed(list []string, aliases map[string]string, k string) bool {
 	if real, ok := aliases[k]; ok && config.Allows(list, real) {
 		return true
 	}
+	if _, isAlias := aliases[k]; isAlias {
+		return false // the signer uses what k stands for, checked above
+	}
 	for _, a := range list {
 		if real, ok := aliases[a]; ok && real == k {
 			return true
