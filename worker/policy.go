@@ -147,6 +147,9 @@ func keyAllowed(list []string, aliases map[string]string, k string) bool {
 // to (go-containerregistry's reading of the reference).
 func admitRegistries(t *Task, registries []string, rule string) error {
 	check := func(field, ref string) error {
+		if strings.HasPrefix(ref, "-") {
+			return &TaskError{Field: field, Problem: "starts with '-': cosign's command line would read it as a flag"}
+		}
 		parsed, err := name.ParseReference(ref)
 		if err != nil {
 			return &TaskError{Field: field, Problem: fmt.Sprintf("not an image reference: %v", err)}
