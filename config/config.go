@@ -85,6 +85,15 @@ type MsgSigner struct {
 	CreditWindow int `yaml:"credit_window" env:"CREDIT_WINDOW"`
 	// ConnectTimeout bounds one broker dial, TLS and SASL included.
 	ConnectTimeout time.Duration `yaml:"connect_timeout" env:"CONNECT_TIMEOUT"`
+	// MaxInFlight bounds the requests this process has sent to the signing
+	// server and not yet seen answered, across all its operations; the
+	// rest wait in the process (not in the broker, where they would
+	// expire). The window adapts below it to the server's pace.
+	MaxInFlight int `yaml:"max_in_flight" env:"MAX_IN_FLIGHT"`
+	// TargetQueueDelay is how long requests may wait at the server side
+	// (round trip above the lowest seen) before the in-flight window
+	// shrinks; at most a tenth of timeout × retries is used.
+	TargetQueueDelay time.Duration `yaml:"target_queue_delay" env:"TARGET_QUEUE_DELAY"`
 }
 
 // MsgBatchSigner is the msg_batch_signer section: container claims grouped

@@ -51,6 +51,8 @@ func (m *MsgSigner) applyDefaults(given func(key string) bool) {
 	setDefault(given, "send_window", &m.SendWindow, amqp.DefaultSendWindow)
 	setDefault(given, "credit_window", &m.CreditWindow, amqp.DefaultCreditWindow)
 	setDefault(given, "connect_timeout", &m.ConnectTimeout, amqp.DefaultConnectTimeout)
+	setDefault(given, "max_in_flight", &m.MaxInFlight, 1000)
+	setDefault(given, "target_queue_delay", &m.TargetQueueDelay, time.Second)
 }
 
 // applyDefaults fills the shared keys and chunk_size.

@@ -85,13 +85,16 @@ func (m *MsgSigner) validate(path, section string) error {
 		}
 	}
 	for key, v := range map[string]int{"timeout": m.Timeout, "retries": m.Retries, "send_retries": m.SendRetries,
-		"send_window": m.SendWindow, "credit_window": m.CreditWindow} {
+		"send_window": m.SendWindow, "credit_window": m.CreditWindow, "max_in_flight": m.MaxInFlight} {
 		if v < 1 {
 			p.add(bad(key, "must be at least 1, got %d", v))
 		}
 	}
 	if m.ConnectTimeout <= 0 {
 		p.add(bad("connect_timeout", "must be positive, got %s", m.ConnectTimeout))
+	}
+	if m.TargetQueueDelay <= 0 {
+		return bad("target_queue_delay", "must be positive, got %s", m.TargetQueueDelay)
 	}
 	if anyTLS && m.MessagingCACert == "" {
 		p.add(bad("messaging_ca_cert", "required for amqps:// brokers"))

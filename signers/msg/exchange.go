@@ -15,7 +15,6 @@ type TimeoutError struct {
 	Received, Total int
 }
 
-// Error is the Python tool's message, counts included.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("MessagingTimeout : Out of time when receiving messages (%d/%d)", e.Received, e.Total)
 }
@@ -58,18 +57,20 @@ type outgoing interface {
 	Build(i int) *broker.Request
 }
 
-// exchange sends out's requests and hands each first reply to onReply with
-// the index of its request. The reply receiver is attached before the
-// first send. A cycle sends every unanswered request, with its original
-// request_id so a late reply still counts, then receives until all are
-// answered or `rounds` inactivity timeouts pass. A reconnection re-sends
-// the unanswered at once: replies published while the connection was down
-// are gone from a pub/sub topic. This is the second re-sending layer: the
-// bus's Publish already resumes its own call after a reconnection (from the
-// first request the broker had not confirmed), and the re-send here waits
-// for that call to end, then sends every request still unanswered once
-// more; a reply that comes twice counts once (answered[i]).
-func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, listenAddr string, reusable bool,
+// exchange sends out's requests as the window grants slots and hands each
+// first reply to onReply with the index of its request. The reply receiver
+// is attached before the first send.
+//
+// A request waits for a slot of the process's window before it is sent,
+// and only a sent request waits for a reply: the inactivity timeout runs
+// only while requests are in flight, restarted by every expected reply, so
+// it measures the server, never our own queue. When `rounds` timeouts pass
+// in a row the send cycle ends: the requests in flight are given up on
+// (their slots freed, the window halved) and, while cycles remain, sent
+// again first, with their original request_id so a late reply still
+// counts. A reconnection re-sends the requests in flight at once: replies
+// published while the connection was down are gone from a pub/sub topic.
+func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, win *broker.Window, listenAddr string, reusable bool,
 	out outgoing, t timing, obs Observer, log *slog.Logger, onReply func(int, *broker.Reply)) error {
 	n := out.Len()
 	ids := out.IDs()
@@ -82,45 +83,237 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 	ch := make(chan *broker.Reply, n)
 	pending.Add(ch, ids...)
 	defer pending.Remove(ids...)
+	flow := win.Open()
+	defer flow.Close()
 
-	s := &session{bus: bus, out: out, answered: make([]bool, n), ch: ch, t: t, obs: obs, log: log, onReply: onReply}
-	for cycle := 1; cycle <= t.cycles; cycle++ {
-		done, err := s.cycle(ctx, cycle)
-		if err != nil || done {
-			return err
-		}
-		log.Warn("signing requests unanswered after receive retries", "cycle", cycle, "of", t.cycles,
-			"unanswered", s.unanswered(), "total", n)
+	s := &session{bus: bus, out: out, flow: flow, ch: ch, t: t, obs: obs, log: log, onReply: onReply,
+		state: make([]reqState, n), sentAt: make([]time.Time, n), todo: make([]int, n)}
+	for i := range s.todo {
+		s.todo[i] = i
 	}
-	obs.TimedOut(s.unanswered())
-	return &TimeoutError{Received: n - s.unanswered(), Total: n}
+	return s.run(ctx)
 }
 
-// session is the state of one exchange across its cycles.
+// reqState is where one request is.
+type reqState uint8
+
+const (
+	// queued: waiting for a window slot (never sent, or given up on).
+	queued reqState = iota
+	// held: has a slot, waits for the publisher to be free.
+	held
+	// sent: handed to the publisher; awaiting its reply.
+	sent
+	answered
+)
+
+// session is the state of one exchange. Only run's goroutine touches it;
+// the publisher goroutine only calls Bus.Publish.
 type session struct {
-	bus      broker.Bus
-	out      outgoing
-	answered []bool
-	ch       chan *broker.Reply
-	t        timing
-	obs      Observer
-	log      *slog.Logger
-	onReply  func(int, *broker.Reply)
+	bus     broker.Bus
+	out     outgoing
+	flow    *broker.Flow
+	ch      chan *broker.Reply
+	t       timing
+	obs     Observer
+	log     *slog.Logger
+	onReply func(int, *broker.Reply)
+
+	state  []reqState
+	sentAt []time.Time
+	// everSent marks requests sent at least once (a second send is a
+	// re-send).
+	everSent map[int]bool
+	// todo are the queued requests in sending order, from head.
+	todo []int
+	head int
+	// batch are the held requests, sent as soon as the publisher is free.
+	batch    []int
+	inFlight int // requests in state sent
 	received int
-	sentAt   time.Time // start of the latest send
 }
 
-func (s *session) unanswered() int { return len(s.answered) - s.received }
+// publication is one Publish call's outcome.
+type publication struct{ err error }
 
-// unansweredRequests is what the next send carries, built as it is sent.
-func (s *session) unansweredRequests() broker.Requests {
-	v := &pick{out: s.out, index: make([]int, 0, s.unanswered())}
-	for i, done := range s.answered {
-		if !done {
-			v.index = append(v.index, i)
+func (s *session) run(ctx context.Context) error {
+	n := len(s.state)
+	pubCtx, cancelPub := context.WithCancel(ctx)
+	defer cancelPub()
+	toPublisher := make(chan broker.Requests)
+	published := make(chan publication, 1)
+	publishing := false
+	go func() {
+		for reqs := range toPublisher {
+			published <- publication{err: s.bus.Publish(pubCtx, reqs)}
+		}
+	}()
+	// The publisher goroutine ends before we return.
+	defer func() {
+		close(toPublisher)
+		if publishing {
+			cancelPub()
+			<-published
+		}
+	}()
+	s.everSent = make(map[int]bool)
+	s.flow.Want(n)
+
+	timer := time.NewTimer(s.t.timeout)
+	timer.Stop()
+	// flush hands the held requests to the publisher.
+	flush := func() {
+		if publishing || len(s.batch) == 0 {
+			return
+		}
+		now := time.Now()
+		p := &pick{out: s.out, index: make([]int, 0, len(s.batch))}
+		resent := 0
+		for _, i := range s.batch {
+			if s.state[i] != held {
+				continue
+			}
+			s.state[i], s.sentAt[i] = sent, now
+			if s.everSent[i] {
+				resent++
+			}
+			s.everSent[i] = true
+			p.index = append(p.index, i)
+		}
+		s.batch = s.batch[:0]
+		if p.Len() == 0 {
+			return
+		}
+		if resent > 0 {
+			s.obs.Resent(resent)
+		}
+		if s.inFlight == 0 {
+			// Requests are in flight again: the inactivity timeout
+			// starts now, not while they waited for a slot.
+			resetTimer(timer, s.t.timeout)
+		}
+		s.inFlight += p.Len()
+		publishing = true
+		toPublisher <- p
+	}
+	reconnected := s.bus.Reconnected()
+	rounds, cycle := 0, 1
+	for s.received < n {
+		select {
+		case <-s.flow.Ready():
+			for g := s.flow.Take(); g > 0; g-- {
+				i, ok := s.nextQueued()
+				if !ok {
+					s.flow.Release(g)
+					break
+				}
+				s.state[i] = held
+				s.batch = append(s.batch, i)
+			}
+			flush()
+		case r := <-s.ch:
+			s.reply(r)
+			rounds = 0
+			if s.inFlight > 0 {
+				resetTimer(timer, s.t.timeout)
+			} else {
+				timer.Stop()
+			}
+		case p := <-published:
+			publishing = false
+			if p.err != nil {
+				return fmt.Errorf("send signing requests: %w", p.err)
+			}
+			flush()
+		case <-reconnected:
+			reconnected = s.bus.Reconnected()
+			s.log.Warn("messaging broker reconnected; re-sending requests in flight", "in_flight", s.inFlight, "unanswered", n-s.received)
+			for i, st := range s.state {
+				if st == sent {
+					s.state[i] = held // keeps its slot
+					s.inFlight--
+					s.batch = append(s.batch, i)
+				}
+			}
+			flush()
+			if s.inFlight > 0 {
+				resetTimer(timer, s.t.timeout)
+			}
+		case <-timer.C:
+			rounds++
+			s.log.Info("no reply within timeout", "round", rounds, "of", s.t.rounds, "in_flight", s.inFlight, "unanswered", n-s.received)
+			if rounds < s.t.rounds {
+				timer.Reset(s.t.timeout)
+				continue
+			}
+			rounds = 0
+			s.log.Warn("signing requests unanswered after receive retries", "cycle", cycle, "of", s.t.cycles,
+				"in_flight", s.inFlight, "unanswered", n-s.received, "total", n)
+			if cycle >= s.t.cycles {
+				s.obs.TimedOut(n - s.received)
+				return &TimeoutError{Received: s.received, Total: n}
+			}
+			cycle++
+			s.giveUp()
+			s.log.Info("re-sending unanswered signing requests", "count", len(s.todo)-s.head, "cycle", cycle)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for signing replies: %w", ctx.Err())
 		}
 	}
-	return v
+	return nil
+}
+
+// nextQueued pops the next queued request.
+func (s *session) nextQueued() (int, bool) {
+	for s.head < len(s.todo) {
+		i := s.todo[s.head]
+		s.head++
+		if s.state[i] == queued {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// reply records the first reply to a request.
+func (s *session) reply(r *broker.Reply) {
+	i := r.Index
+	switch s.state[i] {
+	case answered:
+		return
+	case sent:
+		rtt := time.Since(s.sentAt[i])
+		s.inFlight--
+		s.flow.Done(rtt)
+		s.obs.Replied(rtt)
+	case held:
+		// A late reply (to an earlier send) while it waits for the
+		// publisher: it needs no send now.
+		s.flow.Release(1)
+	case queued:
+		s.flow.Want(-1)
+	}
+	s.state[i] = answered
+	s.received++
+	s.onReply(i, r)
+}
+
+// giveUp ends a send cycle: the requests in flight are given up on and
+// queued again ahead of those never sent.
+func (s *session) giveUp() {
+	var lost []int
+	for i, st := range s.state {
+		if st == sent {
+			s.state[i] = queued
+			lost = append(lost, i)
+		}
+	}
+	s.inFlight = 0
+	s.flow.Lost(len(lost))
+	rest := s.todo[s.head:]
+	s.todo = append(lost, rest...)
+	s.head = 0
+	s.flow.Want(len(lost))
 }
 
 // pick is a subset of an operation's requests.
@@ -131,79 +324,6 @@ type pick struct {
 
 func (p *pick) Len() int                 { return len(p.index) }
 func (p *pick) At(i int) *broker.Request { return p.out.Build(p.index[i]) }
-
-// cycle sends the unanswered requests and receives; it reports whether all
-// are answered.
-func (s *session) cycle(ctx context.Context, n int) (bool, error) {
-	sendCtx, cancelSend := context.WithCancel(ctx)
-	defer cancelSend()
-	sendDone := make(chan error, 1)
-	sending := false
-	resend := false
-	startSend := func() {
-		sending = true
-		batch := s.unansweredRequests()
-		if n > 1 || resend {
-			s.log.Info("re-sending unanswered signing requests", "count", batch.Len(), "cycle", n)
-			s.obs.Resent(batch.Len())
-		}
-		s.sentAt = time.Now()
-		go func() { sendDone <- s.bus.Publish(sendCtx, batch) }()
-	}
-	// Whatever happens, the publisher goroutine ends before we return.
-	defer func() {
-		if sending {
-			cancelSend()
-			<-sendDone
-		}
-	}()
-	startSend()
-
-	timer := time.NewTimer(s.t.timeout)
-	defer timer.Stop()
-	reconnected := s.bus.Reconnected()
-	rounds := 0
-	for s.unanswered() > 0 {
-		select {
-		case r := <-s.ch:
-			if !s.answered[r.Index] {
-				s.answered[r.Index] = true
-				s.received++
-				s.obs.Replied(time.Since(s.sentAt))
-				s.onReply(r.Index, r)
-			}
-			resetTimer(timer, s.t.timeout)
-		case err := <-sendDone:
-			sending = false
-			if err != nil {
-				return false, fmt.Errorf("send signing requests: %w", err)
-			}
-			if resend {
-				resend = false
-				startSend()
-			}
-		case <-reconnected:
-			reconnected = s.bus.Reconnected()
-			s.log.Warn("messaging broker reconnected; re-sending unanswered requests", "unanswered", s.unanswered())
-			if sending {
-				resend = true
-			} else {
-				startSend()
-			}
-			resetTimer(timer, s.t.timeout)
-		case <-timer.C:
-			rounds++
-			s.log.Info("no reply within timeout", "round", rounds, "of", s.t.rounds, "unanswered", s.unanswered())
-			if rounds >= s.t.rounds {
-				return false, nil
-			}
-			timer.Reset(s.t.timeout)
-		case <-ctx.Done():
-			return false, fmt.Errorf("waiting for signing replies: %w", ctx.Err())
-		}
-	}
-	return true, nil
-}
 
 func resetTimer(t *time.Timer, d time.Duration) {
 	t.Stop()

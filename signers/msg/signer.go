@@ -44,6 +44,9 @@ type Options struct {
 	// TimeoutUnit is what one unit of the config's timeout means
 	// (default: a second, as in the Python tool; tests shrink it).
 	TimeoutUnit time.Duration
+	// Window is the in-flight window every operation of this signer
+	// shares; nil makes one from the config (see NewWindow).
+	Window *broker.Window
 }
 
 // Signer signs containers, clear text and blobs through the signing server.
@@ -71,6 +74,9 @@ func New(opts Options) *Signer {
 	}
 	if opts.TimeoutUnit == 0 {
 		opts.TimeoutUnit = time.Second
+	}
+	if opts.Window == nil {
+		opts.Window = NewWindow(opts.Config, opts.TimeoutUnit)
 	}
 	templated := map[string]bool{}
 	for _, t := range []config.Template{opts.Config.TopicSendTo, opts.Config.TopicListenTo} {
@@ -169,7 +175,7 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		}
 	}
 	s.log.Info("sending signing requests", "requests", p.n, "listen", listen)
-	err = exchange(ctx, s.opts.Bus, s.opts.Pending, listen, s.listenReusable(), p, timing{
+	err = exchange(ctx, s.opts.Bus, s.opts.Pending, s.opts.Window, listen, s.listenReusable(), p, timing{
 		timeout: time.Duration(s.cfg.Timeout) * s.opts.TimeoutUnit,
 		rounds:  s.cfg.Retries,
 		cycles:  s.cfg.SendRetries,
