@@ -48,6 +48,8 @@ type Options struct {
 	Faults          Faults
 	// Username is the reply wrapper's "username" (default DefaultUsername).
 	Username string
+	// Capacity bounds the serving rate (zero: as fast as it can).
+	Capacity Capacity
 	// Key signs; nil generates one.
 	Key *Key
 	Log *slog.Logger
@@ -72,6 +74,9 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	requests, replies, dropped, errs, malformed, strays atomic.Uint64
+
+	gate     *gate // nil: no capacity limit
+	arrivals *arrivals
 }
 
 // Start connects, attaches to the request address and serves until Close.
@@ -97,7 +102,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, key: key, dice: newDice(opts.Faults), log: opts.Log, out: make(chan *broker.Request, 4096)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	client, err := amqp.Dial(ctx, amqp.Options{URLs: opts.URLs, TLS: opts.TLS, Sink: s, Log: opts.Log, ContainerID: "pubtools-sign-emulator-" + uuid.NewString()[:8]})
+	s.arrivals = newArrivals(opts.Capacity.StaleAfter)
+	if opts.Capacity.Limited() {
+		s.gate = newGate(opts.Capacity)
+	}
+	client, err := amqp.Dial(ctx, amqp.Options{URLs: opts.URLs, TLS: opts.TLS, Sink: s, Log: opts.Log, CreditWindow: opts.Capacity.creditWindow(), ContainerID: "pubtools-sign-emulator-" + uuid.NewString()[:8]})
 	if err != nil {
 		s.cancel()
 		return nil, err
@@ -122,6 +131,9 @@ func (s *Server) Key() *Key { return s.key }
 // Close stops serving.
 func (s *Server) Close() {
 	s.cancel()
+	if s.gate != nil {
+		s.gate.close() // before the client: its receive loop may wait on the gate
+	}
 	s.wg.Wait()
 	s.client.Close()
 }
@@ -134,6 +146,11 @@ func (s *Server) Stats() Stats {
 
 // Route implements amqp.Sink: one request arrived.
 func (s *Server) Route(_ string, body []byte, props map[string]any) {
+	s.admit(body, func() { s.serveRequest(body, props) })
+}
+
+// serveRequest answers one request.
+func (s *Server) serveRequest(body []byte, props map[string]any) {
 	s.requests.Add(1)
 	replies, err := s.handle(body, props)
 	if err != nil {

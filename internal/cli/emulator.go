@@ -21,6 +21,8 @@ type emulatorFlags struct {
 	messageIDKey, publicOut string
 	logLevel, username      string
 	faults                  emulator.Faults
+	capacity                emulator.Capacity
+	rate                    float64
 }
 
 func newEmulator() *cobra.Command {
@@ -52,6 +54,10 @@ func newEmulator() *cobra.Command {
 	fl.Float64Var(&f.faults.MalformedRate, "malformed-rate", 0, "answer this fraction with replies that are not JSON")
 	fl.Uint64Var(&f.faults.Seed, "seed", 0, "seed for the random faults (0: random)")
 	fl.StringVar(&f.username, "username", emulator.DefaultUsername, "the reply wrapper's \"username\" (the production server's is fedmsg)")
+	fl.IntVar(&f.capacity.Workers, "workers", 0, "serve at most this many requests at once, each taking --work (FIFO; the backlog waits in the broker)")
+	fl.DurationVar(&f.capacity.Work, "work", 0, "time one worker spends on one request, e.g. 10ms (with --workers)")
+	fl.Float64Var(&f.rate, "capacity", 0, "serve at most this many requests per second, one at a time (instead of --workers/--work)")
+	fl.DurationVar(&f.capacity.StaleAfter, "stale-after", 0, "count requests served later than this after their created time (set to the client's TTL)")
 	return cmd
 }
 
@@ -62,7 +68,11 @@ func runEmulator(cmd *cobra.Command, f *emulatorFlags) error {
 	}
 	log := logging.New(cmd.ErrOrStderr(), level, "auto")
 	opts := emulator.Options{URLs: f.brokers, RequestAddress: f.requestAddr, ReplyAddress: config.Template(f.replyAddr),
-		MessageIDKey: f.messageIDKey, Faults: f.faults, Username: f.username, Log: log}
+		MessageIDKey: f.messageIDKey, Faults: f.faults, Username: f.username, Capacity: f.capacity, Log: log}
+	if f.rate > 0 {
+		opts.Capacity = emulator.CapacityPerSecond(f.rate)
+		opts.Capacity.StaleAfter = f.capacity.StaleAfter
+	}
 	if f.configFile != "" {
 		if err := fillFromSection(&opts, f); err != nil {
 			return err
@@ -87,7 +97,9 @@ func runEmulator(cmd *cobra.Command, f *emulatorFlags) error {
 	}
 	<-cmd.Context().Done()
 	st := srv.Stats()
-	log.Info("emulator stopped", "requests", st.Requests, "replies", st.Replies, "dropped", st.Dropped)
+	ar := srv.Arrivals()
+	log.Info("emulator stopped", "requests", st.Requests, "replies", st.Replies, "dropped", st.Dropped,
+		"distinct_requests", ar.Distinct, "duplicate_requests", ar.Duplicates, "stale_requests", ar.Stale, "oldest_request", ar.MaxAge)
 	return nil
 }
 

@@ -1,0 +1,189 @@
+package emulator
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// Capacity models a signing server's throughput: Workers requests are
+// worked on at once, each for Work (the signature itself included), taken
+// in arrival order. Requests beyond that wait in the broker, where their
+// TTL runs, as they would in front of a real server: the emulator takes
+// only a few more than Workers off the link at a time. The zero value is
+// no limit.
+type Capacity struct {
+	Workers int
+	Work    time.Duration
+	// StaleAfter counts requests served later than this after their
+	// "created" time (set it to the client's TTL: such a request would
+	// have expired in the broker had the server not prefetched it).
+	StaleAfter time.Duration
+}
+
+// Limited reports whether the capacity is bounded.
+func (c Capacity) Limited() bool { return c.Workers > 0 && c.Work > 0 }
+
+// PerSecond is the requests per second the capacity serves.
+func (c Capacity) PerSecond() float64 {
+	if !c.Limited() {
+		return 0
+	}
+	return float64(c.Workers) / c.Work.Seconds()
+}
+
+// CapacityPerSecond is the Capacity serving rate requests per second, one
+// at a time.
+func CapacityPerSecond(rate float64) Capacity {
+	if rate <= 0 {
+		return Capacity{}
+	}
+	return Capacity{Workers: 1, Work: time.Duration(float64(time.Second) / rate)}
+}
+
+// creditWindow is the link credit of the request receiver: under a
+// capacity limit only a small prefetch beyond the workers, so the backlog
+// stays in the broker.
+func (c Capacity) creditWindow() int {
+	if !c.Limited() {
+		return 0 // the client's default
+	}
+	return max(10, c.Workers)
+}
+
+// gate runs requests through the capacity's workers.
+type gate struct {
+	work chan func()
+	wg   sync.WaitGroup
+	done chan struct{}
+}
+
+func newGate(c Capacity) *gate {
+	g := &gate{work: make(chan func()), done: make(chan struct{})}
+	for range c.Workers {
+		g.wg.Add(1)
+		go g.worker(c.Work)
+	}
+	return g
+}
+
+// serve blocks until a worker takes job: the receive loop stops taking
+// requests off the link while every worker is busy.
+func (g *gate) serve(job func()) {
+	select {
+	case g.work <- job:
+	case <-g.done:
+	}
+}
+
+// worker runs one job per period. Its clock advances by Work per job,
+// not by however long the sleep really took, so the rate holds exactly
+// while requests are waiting.
+func (g *gate) worker(work time.Duration) {
+	defer g.wg.Done()
+	var free time.Time
+	for {
+		var job func()
+		select {
+		case job = <-g.work:
+			// Waiting already: starts when the last one ended.
+		default:
+			select {
+			case job = <-g.work:
+				free = time.Time{} // idle: starts now
+			case <-g.done:
+				return
+			}
+		}
+		start := time.Now()
+		if !free.IsZero() && free.Before(start) && start.Sub(free) < work {
+			start = free
+		}
+		job()
+		free = start.Add(work)
+		if d := time.Until(free); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-g.done:
+				return
+			}
+		}
+	}
+}
+
+func (g *gate) close() {
+	close(g.done)
+	g.wg.Wait()
+}
+
+// arrivals counts what the server saw by request_id: duplicates are
+// requests that arrived more than once (re-sent), stale ones arrived
+// later than StaleAfter after they were created.
+type arrivals struct {
+	mu         sync.Mutex
+	seen       map[string]struct{}
+	duplicates uint64
+	stale      uint64
+	maxAge     time.Duration
+	staleAfter time.Duration
+}
+
+func newArrivals(staleAfter time.Duration) *arrivals {
+	return &arrivals{seen: make(map[string]struct{}), staleAfter: staleAfter}
+}
+
+// note records one request as its service starts.
+func (a *arrivals) note(body []byte) {
+	var req struct {
+		RequestID string `json:"request_id"`
+		Created   string `json:"created"`
+	}
+	_ = json.Unmarshal(body, &req)
+	var age time.Duration
+	if t, err := time.Parse("2006-01-02T15:04:05.999999Z", req.Created); err == nil {
+		age = time.Since(t)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.RequestID != "" {
+		if _, dup := a.seen[req.RequestID]; dup {
+			a.duplicates++
+		}
+		a.seen[req.RequestID] = struct{}{}
+	}
+	a.maxAge = max(a.maxAge, age)
+	if a.staleAfter > 0 && age > a.staleAfter {
+		a.stale++
+	}
+}
+
+// ArrivalStats are what the server saw of its requests.
+type ArrivalStats struct {
+	// Distinct request ids served; Duplicates arrived again (re-sends);
+	// Stale were served more than Capacity.StaleAfter after their
+	// "created" time; MaxAge is the oldest request served, from created.
+	Distinct, Duplicates, Stale uint64
+	MaxAge                      time.Duration
+}
+
+// Arrivals returns what the server saw of its requests.
+func (s *Server) Arrivals() ArrivalStats {
+	a := s.arrivals
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return ArrivalStats{Distinct: uint64(len(a.seen)), Duplicates: a.duplicates, Stale: a.stale, MaxAge: a.maxAge}
+}
+
+// admit runs serve for one request within the capacity (at once without a
+// limit), noting its arrival as its service starts.
+func (s *Server) admit(body []byte, serve func()) {
+	if s.gate == nil {
+		s.arrivals.note(body)
+		serve()
+		return
+	}
+	s.gate.serve(func() {
+		s.arrivals.note(body)
+		serve()
+	})
+}

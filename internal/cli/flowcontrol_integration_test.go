@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/emulator"
+)
+
+// serveCapacity starts the emulator on the harness's topics with a bounded
+// serving rate.
+func (h *harness) serveCapacity(c emulator.Capacity) *emulator.Server {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv, err := emulator.Start(ctx, emulator.Options{
+		URLs: []string{h.broker.AMQPURL}, RequestAddress: "/topic/robosignatory." + h.env + ".sign",
+		ReplyAddress: config.Template("/topic/robosignatory." + h.env + ".client.{requested_by}.{task_id}"),
+		Capacity:     c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(h.t, err)
+	h.t.Cleanup(srv.Close)
+	h.server = srv
+	return srv
+}
+
+// A server slower than the client's TTL allows for the whole operation:
+// 200 requests at 50/s take 4 s, the TTL is 2 s (timeout 1 × retries 2).
+// Sent all at once, the last ones would expire in the broker and be sent
+// again; sent as earlier ones are answered, every request reaches the
+// server once and young.
+func TestSlowServerIsNeverOutrun(t *testing.T) {
+	h := newHarness(t, "main", confOptions{timeout: 1, retries: 2, sendRetries: 2})
+	ttl := 2 * time.Second
+	srv := h.serveCapacity(emulator.Capacity{Workers: 1, Work: 20 * time.Millisecond, StaleAfter: ttl})
+	const n = 200
+	stdout, stderr, code := h.run(append(containerArgs(n, "t-slow"), "--log-level", "INFO")...)
+	require.Equal(t, 0, code, stderr)
+	res := parseResult(t, stdout)
+	assert.Equal(t, "ok", res.SignerResult.Status)
+	require.Len(t, res.OperationResults, n)
+
+	st, ar := srv.Stats(), srv.Arrivals()
+	t.Logf("server saw %d requests, oldest served %s after it was sent", st.Requests, ar.MaxAge)
+	assert.Equal(t, uint64(n), st.Requests, "every request reached the server exactly once")
+	assert.Equal(t, uint64(n), ar.Distinct)
+	assert.Zero(t, ar.Duplicates, "nothing re-sent")
+	assert.Zero(t, ar.Stale, "nothing served older than its TTL (oldest: %s)", ar.MaxAge)
+	assert.NotContains(t, stderr, "re-sending")
+	assert.NotContains(t, stderr, "no reply within timeout")
+	assert.False(t, strings.Contains(stderr, "MessagingTimeout"))
+}
