@@ -182,7 +182,9 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 		closers = append(closers, func() { conn.Close() })
 		m.Registry.MustRegister(conn.Collectors(section)...)
 		checks = append(checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Ready})
-		return conn.Signer(msg.Options{Config: sc, WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m}), nil
+		signer := conn.Signer(msg.Options{Config: sc, WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m})
+		m.Registry.MustRegister(msg.WindowCollectors(signer.Window(), section)...)
+		return signer, nil
 	}
 	if cfg.MsgSigner != nil {
 		s, err := connect(cfg.MsgSigner, "msg_signer")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -89,4 +90,29 @@ func TestOperationsShareOneWindow(t *testing.T) {
 	}
 	assert.LessOrEqual(t, peak, 2)
 	assert.Len(t, bus.published, 200)
+}
+
+func TestWindowMetrics(t *testing.T) {
+	w := broker.NewWindow(broker.WindowOptions{Max: 5, Initial: 2, TargetDelay: time.Second})
+	f := w.Open()
+	f.Want(7)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(WindowCollectors(w, "msg_signer")...)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, fam := range families {
+		m := fam.GetMetric()[0]
+		assert.Equal(t, "msg_signer", m.GetLabel()[0].GetValue())
+		if m.Gauge != nil {
+			got[fam.GetName()] = m.GetGauge().GetValue()
+		} else {
+			got[fam.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	assert.Equal(t, map[string]float64{
+		"pubtools_sign_window_size": 2, "pubtools_sign_window_max": 5, "pubtools_sign_requests_in_flight": 2,
+		"pubtools_sign_requests_queued": 5, "pubtools_sign_server_reply_rate": 0,
+		"pubtools_sign_server_base_latency_seconds": 0, "pubtools_sign_window_decreases_total": 0,
+	}, got)
 }
