@@ -254,8 +254,8 @@ func (s *session) run(ctx context.Context) error {
 				return &TimeoutError{Received: s.received, Total: n}
 			}
 			cycle++
-			s.giveUp()
-			s.log.Info("re-sending unanswered signing requests", "count", len(s.todo)-s.head, "cycle", cycle)
+			lost := s.giveUp()
+			s.log.Info("re-sending unanswered signing requests", "count", lost, "cycle", cycle, "not_sent_yet", len(s.todo)-s.head-lost)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for signing replies: %w", ctx.Err())
 		}
@@ -299,8 +299,8 @@ func (s *session) reply(r *broker.Reply) {
 }
 
 // giveUp ends a send cycle: the requests in flight are given up on and
-// queued again ahead of those never sent.
-func (s *session) giveUp() {
+// queued again ahead of those never sent. It returns how many.
+func (s *session) giveUp() int {
 	var lost []int
 	for i, st := range s.state {
 		if st == sent {
@@ -314,6 +314,7 @@ func (s *session) giveUp() {
 	s.todo = append(lost, rest...)
 	s.head = 0
 	s.flow.Want(len(lost))
+	return len(lost)
 }
 
 // pick is a subset of an operation's requests.
