@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,9 +54,12 @@ func (c Capacity) creditWindow() int {
 
 // gate runs requests through the capacity's workers.
 type gate struct {
-	work chan func()
-	wg   sync.WaitGroup
-	done chan struct{}
+	// idle sums the time workers waited for a request (nanoseconds),
+	// overrun the time jobs ran past their period.
+	idle, overrun atomic.Int64
+	work          chan func()
+	wg            sync.WaitGroup
+	done          chan struct{}
 }
 
 func newGate(c Capacity) *gate {
@@ -88,9 +92,11 @@ func (g *gate) worker(work time.Duration) {
 		case job = <-g.work:
 			// Waiting already: starts when the last one ended.
 		default:
+			waitFrom := time.Now()
 			select {
 			case job = <-g.work:
 				free = time.Time{} // idle: starts now
+				g.idle.Add(int64(time.Since(waitFrom)))
 			case <-g.done:
 				return
 			}
@@ -101,6 +107,9 @@ func (g *gate) worker(work time.Duration) {
 		}
 		job()
 		free = start.Add(work)
+		if over := time.Since(free); over > 0 {
+			g.overrun.Add(int64(over))
+		}
 		if d := time.Until(free); d > 0 {
 			select {
 			case <-time.After(d):
@@ -120,12 +129,13 @@ func (g *gate) close() {
 // requests that arrived more than once (re-sent), stale ones arrived
 // later than StaleAfter after they were created.
 type arrivals struct {
-	mu         sync.Mutex
-	seen       map[string]struct{}
-	duplicates uint64
-	stale      uint64
-	maxAge     time.Duration
-	staleAfter time.Duration
+	mu          sync.Mutex
+	seen        map[string]struct{}
+	duplicates  uint64
+	stale       uint64
+	maxAge      time.Duration
+	staleAfter  time.Duration
+	first, last time.Time
 }
 
 func newArrivals(staleAfter time.Duration) *arrivals {
@@ -143,8 +153,13 @@ func (a *arrivals) note(body []byte) {
 	if t, err := time.Parse("2006-01-02T15:04:05.999999Z", req.Created); err == nil {
 		age = time.Since(t)
 	}
+	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.first.IsZero() {
+		a.first = now
+	}
+	a.last = now
 	if req.RequestID != "" {
 		if _, dup := a.seen[req.RequestID]; dup {
 			a.duplicates++
@@ -164,6 +179,11 @@ type ArrivalStats struct {
 	// "created" time; MaxAge is the oldest request served, from created.
 	Distinct, Duplicates, Stale uint64
 	MaxAge                      time.Duration
+	// Busy is the time from the first request served to the last; Idle
+	// the time workers waited for requests (the client did not keep the
+	// server busy), Overrun the time jobs took beyond Work (this machine
+	// could not keep the rate).
+	Busy, Idle, Overrun time.Duration
 }
 
 // Arrivals returns what the server saw of its requests.
@@ -171,7 +191,11 @@ func (s *Server) Arrivals() ArrivalStats {
 	a := s.arrivals
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return ArrivalStats{Distinct: uint64(len(a.seen)), Duplicates: a.duplicates, Stale: a.stale, MaxAge: a.maxAge}
+	st := ArrivalStats{Distinct: uint64(len(a.seen)), Duplicates: a.duplicates, Stale: a.stale, MaxAge: a.maxAge, Busy: a.last.Sub(a.first)}
+	if s.gate != nil {
+		st.Idle, st.Overrun = time.Duration(s.gate.idle.Load()), time.Duration(s.gate.overrun.Load())
+	}
+	return st
 }
 
 // admit runs serve for one request within the capacity (at once without a

@@ -29,6 +29,9 @@ type daemonRun struct {
 	waitEnvelopes         bool
 	// rate paces submission (tasks/s); 0 submits everything at once.
 	rate float64
+	// probeAfter > 0 submits one more task, of one reference, this long
+	// after the others (flow control: it must not wait behind them).
+	probeAfter time.Duration
 }
 
 type daemonResult struct {
@@ -46,6 +49,10 @@ type daemonResult struct {
 	// signings is pubtools_sign_tasks_total summed over replicas: more
 	// than the tasks when a task was signed twice (a redelivery).
 	signings float64
+	// probe is the one-reference probe task's latency; resends sums
+	// pubtools_sign_request_retries_total over the replicas.
+	probe   time.Duration
+	resends float64
 }
 
 // runDaemon starts an embedded NATS server here and `replicas` serve
@@ -143,9 +150,21 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		res.pendingRSSMiB = rssMiB(procs[0].Process.Pid, "VmRSS")
 		return res, nil
 	}
+	const probeID = "bench-probe"
+	probeAt := make(chan time.Time, 1)
+	if r.probeAfter > 0 {
+		go func() {
+			time.Sleep(time.Until(start.Add(r.probeAfter)))
+			t := worker.Task{Schema: worker.TaskSchema, TaskID: probeID, Signer: worker.SignerMsgContainer, SigningKeys: []string{"0123456789ABCDEF"},
+				References: []string{"r.io/ns/probe:1"}, Digests: []string{fmt.Sprintf("sha256:%064x", 999999999)}}
+			data, _ := json.Marshal(&t)
+			probeAt <- time.Now()
+			_, _ = js.Publish(context.Background(), "pubtools.sign.tasks.msg-container", data, jetstream.WithMsgID(probeID))
+		}()
+	}
 	var lat []time.Duration
 	seen := make(map[string]bool, r.tasks)
-	for len(lat) < r.tasks {
+	for len(lat) < r.tasks || (r.probeAfter > 0 && res.probe == 0) {
 		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
 		if err != nil {
 			info, _ := results.Info(context.Background())
@@ -180,6 +199,10 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		if md, err := m.Metadata(); err == nil {
 			stored = md.Timestamp
 		}
+		if env.TaskID == probeID {
+			res.probe = stored.Sub(<-probeAt)
+			continue
+		}
 		lat = append(lat, stored.Sub(submitted[env.TaskID]))
 		res.wall = max(res.wall, stored.Sub(start))
 	}
@@ -188,6 +211,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	}
 	for _, port := range ports {
 		res.signings += metricSum(port, "pubtools_sign_tasks_total{")
+		res.resends += metricSum(port, "pubtools_sign_request_retries_total")
 	}
 	for _, p := range procs {
 		res.peakRSSMiB = max(res.peakRSSMiB, rssMiB(p.Process.Pid, "VmHWM"))

@@ -47,7 +47,15 @@ func main() {
 	flag.StringVar(&serveArgs, "serve-args", "", "extra arguments for every serve process (e.g. --cpu-profile=/tmp/serve.prof)")
 	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
 	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
+	flowSpec := flag.String("flow-daemon", "", "run only the daemon against a capacity-bounded emulator: REPLICASxTASKSxREFS@RATE, e.g. 3x60x100@200")
 	flag.Parse()
+	if *flowSpec != "" {
+		if err := flowDaemon(*confPath, *bin, *flowSpec); err != nil {
+			fmt.Fprintln(os.Stderr, "msgbench flow:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *soakTasks > 0 {
 		if err := soak(*confPath, *bin, *soakTasks, *soakRate); err != nil {
 			fmt.Fprintln(os.Stderr, "msgbench soak:", err)

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/signers/msg"
+)
+
+// flowDaemon runs the daemon against a capacity-bounded emulator (spec
+// REPLICASxTASKSxREFS@RATE): every task submitted at once, one
+// one-reference task submitted halfway through the ideal time, and the
+// server's view of it all — nothing expired, nothing sent twice.
+func flowDaemon(confPath, bin, spec string) error {
+	var d daemonRun
+	var rate float64
+	if _, err := fmt.Sscanf(spec, "%dx%dx%d@%g", &d.replicas, &d.tasks, &d.refs, &rate); err != nil || rate <= 0 {
+		return fmt.Errorf("--flow-daemon %q: want REPLICASxTASKSxREFS@RATE, e.g. 3x60x100@200", spec)
+	}
+	base, err := config.Load(confPath)
+	if err != nil {
+		return err
+	}
+	sc := base.MsgSigner
+	env := "flow" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	dir, err := os.MkdirTemp("", "msgbench-flow")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "conf.yaml")
+	// runDaemon sets timeout 120; retries 2: a TTL of 240 s.
+	body := fmt.Sprintf(`msg_signer:
+  messaging_brokers: [%s]
+  messaging_cert_key: %s
+  messaging_ca_cert: %s
+  topic_send_to: /topic/robosignatory.{env}.sign
+  topic_listen_to: /topic/robosignatory.{env}.client.{creator}.{task_id}
+  environment: %s
+  service: pubtools-sign
+  retries: 2
+  send_retries: 2
+  message_id_key: request_id
+`, strings.Join(sc.MessagingBrokers, ", "), sc.MessagingCertKey, sc.MessagingCACert, env)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return err
+	}
+	_, tlsCfg, err := msg.Credentials(sc, "", "msg_signer")
+	if err != nil {
+		return err
+	}
+	capacity := emulator.CapacityPerSecond(rate)
+	capacity.StaleAfter = 240 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := emulator.Start(ctx, emulator.Options{
+		URLs: sc.MessagingBrokers, TLS: tlsCfg, RequestAddress: "/topic/robosignatory." + env + ".sign",
+		ReplyAddress: config.Template("/topic/robosignatory." + env + ".client.{requested_by}.{task_id}"),
+		Capacity:     capacity, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	total := d.tasks*d.refs + 1
+	ideal := time.Duration(float64(total) / rate * float64(time.Second))
+	d.waitEnvelopes, d.probeAfter = true, ideal/2
+	r, err := runDaemon(bin, conf, d)
+	if err != nil {
+		return err
+	}
+	st, ar := srv.Stats(), srv.Arrivals()
+	fmt.Printf("| replicas × tasks × refs | capacity | wall | N/capacity | throughput of capacity | task p50 / p99 | 1-ref task submitted at N/2 | server: requests / distinct / duplicates / stale (> TTL) | oldest served | server busy (first to last) / idle / overrun | client re-sent |\n")
+	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
+	fmt.Printf("| %d × %d × %d | %.0f/s | %s | %s | %.0f%% | %s / %s | %s | %d / %d / %d / %d | %s | %s / %s / %s | %.0f |\n",
+		d.replicas, d.tasks, d.refs, rate, r.wall.Round(10*time.Millisecond), ideal.Round(10*time.Millisecond),
+		100*float64(d.tasks*d.refs)/r.wall.Seconds()/rate, r.p50.Round(10*time.Millisecond), r.p99.Round(10*time.Millisecond),
+		r.probe.Round(10*time.Millisecond), st.Requests, ar.Distinct, ar.Duplicates, ar.Stale, ar.MaxAge.Round(10*time.Millisecond), ar.Busy.Round(10*time.Millisecond), ar.Idle.Round(10*time.Millisecond), ar.Overrun.Round(10*time.Millisecond), r.resends)
+	return nil
+}
