@@ -8,9 +8,15 @@ import (
 
 // Window is the flow control of one process toward one signing server: it
 // bounds the requests sent and not yet answered (in flight) and hands free
-// slots to the operations that wait for them, one slot per operation in
-// turn, so a 10,000-request operation cannot starve a one-request
-// operation that starts after it.
+// slots, one at a time, to the operations that wait for them. Most go to
+// the operation with the fewest requests left to send (the oldest among
+// equals): a one-request operation that starts behind a 10,000-request
+// one gets the next free slot, and operations of equal size finish one
+// after another rather than all together at the end (a replica's tasks
+// then complete, and free their worker slots, at a steady pace). Every
+// RoundRobinEvery-th slot goes round robin over all waiting operations
+// instead, so a large operation progresses even while smaller ones keep
+// arriving.
 //
 // The limit adapts to what is observed, AIMD on latency: the lowest round
 // trip seen is the server's base latency, anything above it is time spent
@@ -30,9 +36,12 @@ type Window struct {
 	thresh float64 // slow start ends here (after the first decrease)
 	// inFlight counts granted slots not yet released.
 	inFlight int
-	// ring holds the flows that want slots; next is the one served next.
-	ring []*Flow
-	next int
+	// ring holds the flows that want slots; next is the one served next
+	// in round robin.
+	ring   []*Flow
+	next   int
+	grants uint64
+	opened uint64
 	// base is the lowest round trip seen.
 	base    time.Duration
 	lastCut time.Time
@@ -87,12 +96,16 @@ type Flow struct {
 	// got and has not taken; held how many it holds (taken or not).
 	want, granted, held int
 	inRing              bool
+	seq                 uint64 // order of Open: older first among equals
 	ready               chan struct{}
 }
 
 // Open starts a flow. Close it when the operation ends.
 func (w *Window) Open() *Flow {
-	return &Flow{w: w, ready: make(chan struct{}, 1)}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.opened++
+	return &Flow{w: w, ready: make(chan struct{}, 1), seq: w.opened}
 }
 
 // Want asks for delta more slots (negative: fewer; a request answered
@@ -105,11 +118,12 @@ func (f *Flow) Want(delta int) {
 	f.want = max(0, f.want+delta)
 	w.queued += f.want - old
 	if f.want > 0 && !f.inRing {
-		// A newcomer is served next: the round goes on from there, so it
-		// waits for one free slot, not for every other flow's turn.
+		// A newcomer joins the round robin last in the current round (a
+		// small one is served earlier anyway, as the shortest).
 		w.ring = append(w.ring, nil)
 		copy(w.ring[w.next+1:], w.ring[w.next:])
 		w.ring[w.next] = f
+		w.next++
 		f.inRing = true
 	}
 	w.dispatch()
@@ -208,14 +222,22 @@ func (w *Window) removeLocked(f *Flow) {
 	f.inRing = false
 }
 
-// dispatch grants free slots one at a time, round robin over the flows
-// that want them.
+// RoundRobinEvery: one slot in this many goes round robin; the others to
+// the operation with the fewest requests left.
+const RoundRobinEvery = 4
+
+// dispatch grants free slots one at a time.
 func (w *Window) dispatch() {
 	for w.inFlight < int(w.limit) && len(w.ring) > 0 {
 		if w.next >= len(w.ring) {
 			w.next = 0
 		}
-		f := w.ring[w.next]
+		i := w.next
+		w.grants++
+		if w.grants%RoundRobinEvery != 0 {
+			i = w.shortestLocked()
+		}
+		f := w.ring[i]
 		f.want--
 		w.queued--
 		f.granted++
@@ -225,12 +247,26 @@ func (w *Window) dispatch() {
 		case f.ready <- struct{}{}:
 		default:
 		}
-		if f.want == 0 {
+		switch {
+		case f.want == 0:
 			w.removeLocked(f) // keeps next on the flow after f
-		} else {
+		case i == w.next:
 			w.next++
 		}
 	}
+}
+
+// shortestLocked is the index of the flow with the fewest requests left,
+// the oldest among equals.
+func (w *Window) shortestLocked() int {
+	best := 0
+	for i, f := range w.ring {
+		b := w.ring[best]
+		if f.want < b.want || (f.want == b.want && f.seq < b.seq) {
+			best = i
+		}
+	}
+	return best
 }
 
 // observeLocked is AIMD on one round trip.

@@ -50,33 +50,83 @@ func TestWindowIsFairToALateSmallOperation(t *testing.T) {
 	<-small.Ready()
 }
 
-func TestWindowServesWaitingOperationsRoundRobin(t *testing.T) {
+// holderOf answers the one request in flight of a window of one slot and
+// returns whose it was.
+func holderOf(t *testing.T, flows []*Flow) int {
+	t.Helper()
+	holder := -1
+	for i, f := range flows {
+		if n := f.Take(); n > 0 {
+			require.Equal(t, -1, holder, "one slot, one holder")
+			require.Equal(t, 1, n)
+			holder = i
+		}
+	}
+	require.NotEqual(t, -1, holder, "the free slot was granted")
+	flows[holder].Release(1)
+	return holder
+}
+
+func TestWindowServesTheShortestOperationFirst(t *testing.T) {
+	w, _ := newTestWindow(1, 1, time.Second)
+	hog := w.Open()
+	hog.Want(1)
+	require.Equal(t, 1, hog.Take())
+	flows := []*Flow{w.Open(), w.Open(), w.Open()}
+	want := []int{5, 3, 8}
+	for i, f := range flows {
+		f.Want(want[i])
+	}
+	hog.Release(1)
+	var finished []int
+	left := append([]int(nil), want...)
+	for range 16 {
+		i := holderOf(t, flows)
+		if left[i]--; left[i] == 0 {
+			finished = append(finished, i)
+		}
+	}
+	assert.Equal(t, []int{1, 0, 2}, finished, "fewest requests first")
+}
+
+func TestWindowFinishesEqualOperationsOneAfterAnother(t *testing.T) {
 	w, _ := newTestWindow(1, 1, time.Second)
 	flows := []*Flow{w.Open(), w.Open(), w.Open()}
 	for _, f := range flows {
-		f.Want(100)
+		f.Want(20)
 	}
-	// One slot: whoever holds it answers, and it goes to the next in turn.
-	got := map[*Flow]int{}
-	var last *Flow
-	for range 30 {
-		var holder *Flow
-		for _, f := range flows {
-			if n := f.Take(); n > 0 {
-				require.Nil(t, holder, "one slot, one holder")
-				require.Equal(t, 1, n)
-				holder = f
-			}
+	left := []int{20, 20, 20}
+	first := 0
+	for n := 1; first == 0; n++ {
+		i := holderOf(t, flows)
+		if left[i]--; left[i] == 0 {
+			first = n
 		}
-		require.NotNil(t, holder)
-		assert.NotSame(t, last, holder, "no operation gets two turns in a row while others wait")
-		got[holder]++
-		last = holder
-		holder.Release(1)
 	}
-	for _, f := range flows {
-		assert.Equal(t, 10, got[f], "every operation gets a third of the slots")
+	// Round robin would finish the first one after 58 slots; mostly
+	// shortest-first after 20 / (1 - 1/RoundRobinEvery) ≈ 27.
+	assert.LessOrEqual(t, first, 28)
+}
+
+func TestWindowLetsALargeOperationProgressAmongSmallOnes(t *testing.T) {
+	w, _ := newTestWindow(1, 1, time.Second)
+	big := w.Open()
+	big.Want(1000)
+	bigGot := 0
+	flows := []*Flow{big}
+	for range 100 {
+		small := w.Open() // a stream of one-request operations
+		small.Want(1)
+		flows = append(flows, small)
+		i := holderOf(t, flows)
+		if i == 0 {
+			bigGot++
+			continue
+		}
+		flows[i].Close()
+		flows = append(flows[:i], flows[i+1:]...)
 	}
+	assert.GreaterOrEqual(t, bigGot, 100/RoundRobinEvery/2, "a share of the slots, however many small ones come")
 }
 
 func TestWindowNeverExceedsItsMaximum(t *testing.T) {

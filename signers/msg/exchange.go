@@ -87,7 +87,7 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 	defer flow.Close()
 
 	s := &session{bus: bus, out: out, flow: flow, ch: ch, t: t, obs: obs, log: log, onReply: onReply,
-		state: make([]reqState, n), sentAt: make([]time.Time, n), todo: make([]int, n)}
+		state: make([]reqState, n), sentAt: make([]time.Duration, n), everSent: make([]bool, n), todo: make([]int, n), start: time.Now()}
 	for i := range s.todo {
 		s.todo[i] = i
 	}
@@ -119,11 +119,14 @@ type session struct {
 	log     *slog.Logger
 	onReply func(int, *broker.Reply)
 
-	state  []reqState
-	sentAt []time.Time
+	state []reqState
+	// sentAt is each request's latest send, from start (8 bytes a
+	// request: 20,000 references stay small).
+	start  time.Time
+	sentAt []time.Duration
 	// everSent marks requests sent at least once (a second send is a
 	// re-send).
-	everSent map[int]bool
+	everSent []bool
 	// todo are the queued requests in sending order, from head.
 	todo []int
 	head int
@@ -156,7 +159,6 @@ func (s *session) run(ctx context.Context) error {
 			<-published
 		}
 	}()
-	s.everSent = make(map[int]bool)
 	s.flow.Want(n)
 
 	timer := time.NewTimer(s.t.timeout)
@@ -166,7 +168,7 @@ func (s *session) run(ctx context.Context) error {
 		if publishing || len(s.batch) == 0 {
 			return
 		}
-		now := time.Now()
+		now := time.Since(s.start)
 		p := &pick{out: s.out, index: make([]int, 0, len(s.batch))}
 		resent := 0
 		for _, i := range s.batch {
@@ -282,7 +284,7 @@ func (s *session) reply(r *broker.Reply) {
 	case answered:
 		return
 	case sent:
-		rtt := time.Since(s.sentAt[i])
+		rtt := time.Since(s.start) - s.sentAt[i]
 		s.inFlight--
 		s.flow.Done(rtt)
 		s.obs.Replied(rtt)
