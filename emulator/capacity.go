@@ -55,7 +55,7 @@ func (c Capacity) creditWindow() int {
 // gate runs requests through the capacity's workers.
 type gate struct {
 	// idle sums the time workers waited for a request (nanoseconds),
-	// overrun the time jobs ran past their period.
+	// overrun the time they fell behind their clock beyond catchUp.
 	idle, overrun atomic.Int64
 	work          chan func()
 	wg            sync.WaitGroup
@@ -80,9 +80,13 @@ func (g *gate) serve(job func()) {
 	}
 }
 
+// catchUp bounds how far a backlogged worker that fell behind its clock
+// (descheduled on a busy machine) catches up by running jobs back to back.
+const catchUp = 250 * time.Millisecond
+
 // worker runs one job per period. Its clock advances by Work per job,
-// not by however long the sleep really took, so the rate holds exactly
-// while requests are waiting.
+// not by however long the sleep really took, so the rate holds while
+// requests are waiting, even on a loaded machine (up to catchUp behind).
 func (g *gate) worker(work time.Duration) {
 	defer g.wg.Done()
 	var free time.Time
@@ -102,14 +106,17 @@ func (g *gate) worker(work time.Duration) {
 			}
 		}
 		start := time.Now()
-		if !free.IsZero() && free.Before(start) && start.Sub(free) < work {
-			start = free
+		if !free.IsZero() {
+			// Backlogged: this job's period starts where the last ended.
+			if behind := start.Sub(free); behind > catchUp {
+				g.overrun.Add(int64(behind - catchUp))
+				start = start.Add(-catchUp)
+			} else {
+				start = free
+			}
 		}
 		job()
 		free = start.Add(work)
-		if over := time.Since(free); over > 0 {
-			g.overrun.Add(int64(over))
-		}
 		if d := time.Until(free); d > 0 {
 			select {
 			case <-time.After(d):
@@ -181,8 +188,8 @@ type ArrivalStats struct {
 	MaxAge                      time.Duration
 	// Busy is the time from the first request served to the last; Idle
 	// the time workers waited for requests (the client did not keep the
-	// server busy), Overrun the time jobs took beyond Work (this machine
-	// could not keep the rate).
+	// server busy), Overrun the time workers fell behind their clock
+	// for good (this machine could not keep the rate).
 	Busy, Idle, Overrun time.Duration
 }
 
