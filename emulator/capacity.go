@@ -11,8 +11,8 @@ import (
 // worked on at once, each for Work (the signature itself included), taken
 // in arrival order. Requests beyond that wait in the broker, where their
 // TTL runs, as they would in front of a real server: the emulator takes
-// only a few more than Workers off the link at a time. The zero value is
-// no limit.
+// only max(50, 2 × Workers) requests off the link ahead of its workers.
+// The zero value is no limit.
 type Capacity struct {
 	Workers int
 	Work    time.Duration
@@ -44,12 +44,12 @@ func CapacityPerSecond(rate float64) Capacity {
 
 // creditWindow is the link credit of the request receiver: under a
 // capacity limit only a small prefetch beyond the workers, so the backlog
-// stays in the broker.
+// stays in the broker (50 requests at 200/s are 250 ms of work).
 func (c Capacity) creditWindow() int {
 	if !c.Limited() {
 		return 0 // the client's default
 	}
-	return max(10, c.Workers)
+	return max(50, 2*c.Workers)
 }
 
 // gate runs requests through the capacity's workers.
@@ -97,6 +97,11 @@ func (g *gate) worker(work time.Duration) {
 			// Waiting already: starts when the last one ended.
 		default:
 			waitFrom := time.Now()
+			if !free.IsZero() && waitFrom.Sub(free) > 0 {
+				// Woke up late and nothing is waiting now: whether the
+				// time lost was needed is unknown; count it as lost.
+				g.overrun.Add(int64(waitFrom.Sub(free)))
+			}
 			select {
 			case job = <-g.work:
 				free = time.Time{} // idle: starts now

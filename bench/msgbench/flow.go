@@ -80,11 +80,11 @@ func flowDaemon(confPath, bin, spec string) error {
 		return err
 	}
 	st, ar := srv.Stats(), srv.Arrivals()
-	fmt.Printf("| replicas × tasks × refs | capacity | wall | N/capacity | throughput of capacity | task p50 / p99 | 1-ref task submitted at N/2 | server: requests / distinct / duplicates / stale (> TTL) | oldest served | server busy (first to last) / idle / overrun | client re-sent |\n")
-	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
-	fmt.Printf("| %d × %d × %d | %.0f/s | %s | %s | %.0f%% | %s / %s | %s | %d / %d / %d / %d | %s | %s / %s / %s | %.0f |\n",
+	fmt.Printf("| replicas × tasks × refs | capacity | wall | N/capacity | throughput of capacity | task p50 / p99 | 1-ref task submitted at N/2 | server: requests / distinct / duplicates / stale (> TTL) | oldest served | server busy (first to last) / idle / lost | server's own rate | client re-sent |\n")
+	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
+	fmt.Printf("| %d × %d × %d | %.0f/s | %s | %s | %.0f%% | %s / %s | %s | %d / %d / %d / %d | %s | %s / %s / %s | %.0f/s | %.0f |\n",
 		d.replicas, d.tasks, d.refs, rate, r.wall.Round(10*time.Millisecond), ideal.Round(10*time.Millisecond),
 		100*float64(d.tasks*d.refs)/r.wall.Seconds()/rate, r.p50.Round(10*time.Millisecond), r.p99.Round(10*time.Millisecond),
-		r.probe.Round(10*time.Millisecond), st.Requests, ar.Distinct, ar.Duplicates, ar.Stale, ar.MaxAge.Round(10*time.Millisecond), ar.Busy.Round(10*time.Millisecond), ar.Idle.Round(10*time.Millisecond), ar.Overrun.Round(10*time.Millisecond), r.resends)
+		r.probe.Round(10*time.Millisecond), st.Requests, ar.Distinct, ar.Duplicates, ar.Stale, ar.MaxAge.Round(10*time.Millisecond), ar.Busy.Round(10*time.Millisecond), ar.Idle.Round(10*time.Millisecond), ar.Overrun.Round(10*time.Millisecond), float64(st.Requests)/ar.Busy.Seconds(), r.resends)
 	return nil
 }
