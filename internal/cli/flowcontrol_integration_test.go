@@ -33,15 +33,15 @@ func (h *harness) serveCapacity(c emulator.Capacity) *emulator.Server {
 }
 
 // A server slower than the client's TTL allows for the whole operation:
-// 200 requests at 50/s take 4 s, the TTL is 2 s (timeout 1 × retries 2).
+// 300 requests at 50/s take 6 s, the TTL is 4 s (timeout 2 × retries 2).
 // Sent all at once, the last ones would expire in the broker and be sent
 // again; sent as earlier ones are answered, every request reaches the
 // server once and young.
 func TestSlowServerIsNeverOutrun(t *testing.T) {
-	h := newHarness(t, "main", confOptions{timeout: 1, retries: 2, sendRetries: 2})
-	ttl := 2 * time.Second
+	h := newHarness(t, "main", confOptions{timeout: 2, retries: 2, sendRetries: 2})
+	ttl := 4 * time.Second
 	srv := h.serveCapacity(emulator.Capacity{Workers: 1, Work: 20 * time.Millisecond, StaleAfter: ttl})
-	const n = 200
+	const n = 300
 	stdout, stderr, code := h.run(append(containerArgs(n, "t-slow"), "--log-level", "INFO")...)
 	require.Equal(t, 0, code, stderr)
 	res := parseResult(t, stdout)
