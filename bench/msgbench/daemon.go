@@ -159,7 +159,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 				References: []string{"r.io/ns/probe:1"}, Digests: []string{fmt.Sprintf("sha256:%064x", 999999999)}}
 			data, _ := json.Marshal(&t)
 			probeAt <- time.Now()
-			_, _ = js.Publish(context.Background(), "pubtools.sign.tasks.msg-container", data, jetstream.WithMsgID(probeID))
+			_, _ = js.Publish(context.Background(), "pubtools.sign.tasks.default.msg-container", data, jetstream.WithMsgID(probeID))
 		}()
 	}
 	var lat []time.Duration
