@@ -41,7 +41,8 @@ type timing struct {
 	// timeout is the inactivity timeout of one receive round; every
 	// expected reply restarts it.
 	timeout time.Duration
-	// rounds is how many timed-out rounds end a send cycle (retries).
+	// rounds is how many timed-out rounds in a row (no expected reply
+	// between them) end a send cycle (retries).
 	rounds int
 	// cycles is how many send cycles run (send_retries).
 	cycles int
