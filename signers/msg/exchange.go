@@ -140,30 +140,51 @@ type session struct {
 // publication is one Publish call's outcome.
 type publication struct{ err error }
 
+// publishJob is one Publish call: its own context, so a call that hangs
+// can be abandoned without ending the exchange.
+type publishJob struct {
+	ctx  context.Context
+	reqs broker.Requests
+}
+
 func (s *session) run(ctx context.Context) error {
 	n := len(s.state)
-	pubCtx, cancelPub := context.WithCancel(ctx)
-	defer cancelPub()
-	toPublisher := make(chan broker.Requests)
+	toPublisher := make(chan publishJob)
 	published := make(chan publication, 1)
-	publishing := false
+	publishing, abandoned := false, false
+	cancelPublish := context.CancelFunc(func() {})
 	go func() {
-		for reqs := range toPublisher {
-			published <- publication{err: s.bus.Publish(pubCtx, reqs)}
+		for j := range toPublisher {
+			published <- publication{err: s.bus.Publish(j.ctx, j.reqs)}
 		}
 	}()
 	// The publisher goroutine ends before we return.
 	defer func() {
 		close(toPublisher)
 		if publishing {
-			cancelPub()
+			cancelPublish()
 			<-published
 		}
+		cancelPublish()
 	}()
 	s.flow.Want(n)
 
+	// The inactivity timer runs while requests are in flight or being
+	// handed to the broker (a Publish that hangs must time out too), never
+	// while requests only wait for a window slot.
 	timer := time.NewTimer(s.t.timeout)
 	timer.Stop()
+	timerOn := false
+	arm := func(restart bool) {
+		switch {
+		case s.inFlight == 0 && !publishing:
+			timer.Stop()
+			timerOn = false
+		case restart || !timerOn:
+			resetTimer(timer, s.t.timeout)
+			timerOn = true
+		}
+	}
 	// flush hands the held requests to the publisher.
 	flush := func() {
 		if publishing || len(s.batch) == 0 {
@@ -190,14 +211,14 @@ func (s *session) run(ctx context.Context) error {
 		if resent > 0 {
 			s.obs.Resent(resent)
 		}
-		if s.inFlight == 0 {
-			// Requests are in flight again: the inactivity timeout
-			// starts now, not while they waited for a slot.
-			resetTimer(timer, s.t.timeout)
-		}
 		s.inFlight += p.Len()
 		publishing = true
-		toPublisher <- p
+		var pctx context.Context
+		pctx, cancelPublish = context.WithCancel(ctx)
+		toPublisher <- publishJob{ctx: pctx, reqs: p}
+		// Requests are in flight (again): the inactivity timeout starts
+		// now, not while they waited for a slot.
+		arm(false)
 	}
 	reconnected := s.bus.Reconnected()
 	rounds, cycle := 0, 1
@@ -217,17 +238,21 @@ func (s *session) run(ctx context.Context) error {
 		case r := <-s.ch:
 			s.reply(r)
 			rounds = 0
-			if s.inFlight > 0 {
-				resetTimer(timer, s.t.timeout)
-			} else {
-				timer.Stop()
-			}
+			arm(true)
 		case p := <-published:
 			publishing = false
-			if p.err != nil {
+			cancelPublish()
+			switch {
+			case p.err != nil && abandoned:
+				s.log.Debug("abandoned send ended", "error", p.err)
+			case p.err != nil && ctx.Err() != nil:
+				return fmt.Errorf("waiting for signing replies: %w", ctx.Err())
+			case p.err != nil:
 				return fmt.Errorf("send signing requests: %w", p.err)
 			}
+			abandoned = false
 			flush()
+			arm(false)
 		case <-reconnected:
 			reconnected = s.bus.Reconnected()
 			s.log.Warn("messaging broker reconnected; re-sending requests in flight", "in_flight", s.inFlight, "unanswered", n-s.received)
@@ -239,14 +264,13 @@ func (s *session) run(ctx context.Context) error {
 				}
 			}
 			flush()
-			if s.inFlight > 0 {
-				resetTimer(timer, s.t.timeout)
-			}
+			arm(true)
 		case <-timer.C:
+			timerOn = false
 			rounds++
 			s.log.Info("no reply within timeout", "round", rounds, "of", s.t.rounds, "in_flight", s.inFlight, "unanswered", n-s.received)
 			if rounds < s.t.rounds {
-				timer.Reset(s.t.timeout)
+				arm(true)
 				continue
 			}
 			rounds = 0
@@ -257,8 +281,15 @@ func (s *session) run(ctx context.Context) error {
 				return &TimeoutError{Received: s.received, Total: n}
 			}
 			cycle++
+			if publishing {
+				// A send that has not finished in all this time is stuck:
+				// give it up with the requests it carries.
+				abandoned = true
+				cancelPublish()
+			}
 			lost := s.giveUp()
 			s.log.Info("re-sending unanswered signing requests", "count", lost, "cycle", cycle, "not_sent_yet", len(s.todo)-s.head-lost)
+			arm(false)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for signing replies: %w", ctx.Err())
 		}
