@@ -142,7 +142,9 @@ func (f *Flow) Take() int {
 	return g
 }
 
-// Done releases the slot of a request answered after rtt (from its send).
+// Done releases the slot of a request answered after rtt (from its send);
+// rtt <= 0 means the round trip is unknown (a re-sent request's reply may
+// answer an earlier send) and only counts the reply.
 func (f *Flow) Done(rtt time.Duration) {
 	w := f.w
 	w.mu.Lock()
@@ -277,6 +279,9 @@ func (w *Window) observeLocked(rtt time.Duration) {
 	if d := now.Sub(w.rateStart); d >= rateEvery {
 		w.rate = float64(w.rateCount) / d.Seconds()
 		w.rateStart, w.rateCount = now, 0
+	}
+	if rtt <= 0 {
+		return
 	}
 	if w.base == 0 || rtt < w.base {
 		w.base = rtt

@@ -232,3 +232,18 @@ func TestWindowReplyRate(t *testing.T) {
 	c.advance(10 * time.Second)
 	assert.Less(t, w.Stats().ReplyRate, 10.0, "falls once replies stop")
 }
+
+func TestWindowIgnoresUnknownRoundTrips(t *testing.T) {
+	w, c := newTestWindow(100, 10, 100*time.Millisecond)
+	f := w.Open()
+	f.Want(100)
+	f.Take()
+	c.advance(time.Second)
+	f.Done(2 * time.Second)
+	before := w.Stats()
+	f.Done(0) // a re-sent request's reply: its round trip is unknown
+	after := w.Stats()
+	assert.Equal(t, before.Base, after.Base)
+	assert.Equal(t, before.Limit, after.Limit)
+	assert.Equal(t, before.Replies+1, after.Replies)
+}

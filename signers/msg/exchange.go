@@ -88,7 +88,7 @@ func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingReques
 	defer flow.Close()
 
 	s := &session{bus: bus, out: out, flow: flow, ch: ch, t: t, obs: obs, log: log, onReply: onReply,
-		state: make([]reqState, n), sentAt: make([]time.Duration, n), everSent: make([]bool, n), todo: make([]int, n), start: time.Now()}
+		state: make([]reqState, n), sentAt: make([]time.Duration, n), everSent: make([]bool, n), resent: make([]bool, n), todo: make([]int, n), start: time.Now()}
 	for i := range s.todo {
 		s.todo[i] = i
 	}
@@ -126,8 +126,8 @@ type session struct {
 	start  time.Time
 	sentAt []time.Duration
 	// everSent marks requests sent at least once (a second send is a
-	// re-send).
-	everSent []bool
+	// re-send); resent those sent more than once.
+	everSent, resent []bool
 	// todo are the queued requests in sending order, from head.
 	todo []int
 	head int
@@ -200,6 +200,7 @@ func (s *session) run(ctx context.Context) error {
 			s.state[i], s.sentAt[i] = sent, now
 			if s.everSent[i] {
 				resent++
+				s.resent[i] = true
 			}
 			s.everSent[i] = true
 			p.index = append(p.index, i)
@@ -318,7 +319,15 @@ func (s *session) reply(r *broker.Reply) {
 	case sent:
 		rtt := time.Since(s.start) - s.sentAt[i]
 		s.inFlight--
-		s.flow.Done(rtt)
+		if s.resent[i] {
+			// Karn's rule: the reply may answer an earlier send, so its
+			// round trip says nothing (a reply held up by a broker restart
+			// and arriving just after the re-send would look instant and
+			// make every later round trip look queued).
+			s.flow.Done(0)
+		} else {
+			s.flow.Done(rtt)
+		}
 		s.obs.Replied(rtt)
 	case held:
 		// A late reply (to an earlier send) while it waits for the
