@@ -71,6 +71,11 @@ type outgoing interface {
 // again first, with their original request_id so a late reply still
 // counts. A reconnection re-sends the requests in flight at once: replies
 // published while the connection was down are gone from a pub/sub topic.
+// This is the second re-sending layer: the bus's Publish already resumes
+// its own call after a reconnection (from the first request the broker had
+// not confirmed); the re-send here waits for that call to end, then sends
+// every request still in flight once more; a reply that comes twice counts
+// once.
 func exchange(ctx context.Context, bus broker.Bus, pending *broker.PendingRequests, win *broker.Window, listenAddr string, reusable bool,
 	out outgoing, t timing, obs Observer, log *slog.Logger, onReply func(int, *broker.Reply)) error {
 	n := out.Len()
