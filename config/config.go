@@ -183,7 +183,10 @@ type NATS struct {
 	ResultsStream string `yaml:"results_stream" env:"RESULTS_STREAM"`
 	// ResultsPrefix starts every result subject.
 	ResultsPrefix string `yaml:"results_prefix" env:"RESULTS_PREFIX"`
-	// Consumer is the durable pull consumer shared by replicas.
+	// Consumer is the name stem of the durable pull consumers replicas
+	// share: one per signer, <consumer>-<signer>, filtering
+	// <tasks prefix>.*.<signer>. serve creates those it serves when they
+	// are missing and never changes existing ones.
 	Consumer string `yaml:"consumer" env:"CONSUMER"`
 	// RequestSubject is the NATS micro endpoint answering tasks sent as
 	// core NATS requests.
@@ -197,6 +200,30 @@ type NATS struct {
 	// <results_prefix>.<tenant>.<task_id>. "" means "default". The daemon
 	// ignores it: a task's tenant is the subject it arrived on.
 	Tenant string `yaml:"tenant" env:"TENANT"`
+
+	// StreamReplicas is how many servers of a NATS cluster hold each
+	// stream the daemon creates (1, 3 or 5; 1 on a single server). Streams
+	// that exist already are left as they are. The tasks stream is created
+	// with subjects [tasks_subject], work-queue retention, file storage and
+	// a 10m duplicate window; the results stream with subjects
+	// [results_prefix.>], limits retention, file storage, a 1h duplicate
+	// window and max age results_max_age. Both get these replicas and
+	// placement_tags.
+	StreamReplicas int `yaml:"stream_replicas" env:"STREAM_REPLICAS"`
+	// PlacementTags limit the streams the daemon creates to servers that
+	// have every one of these server_tags (none: any server).
+	PlacementTags []string `yaml:"placement_tags" env:"PLACEMENT_TAGS"`
+	// ResultsMaxAge is how long the results stream keeps an envelope (0:
+	// for ever); set when the daemon creates the stream.
+	ResultsMaxAge time.Duration `yaml:"results_max_age" env:"RESULTS_MAX_AGE"`
+	// PullExpiry is how long one pull request for tasks waits on the
+	// server. Idle heartbeats come every quarter of it, so a pull lost in
+	// a consumer leader change is replaced after at most half of it.
+	PullExpiry time.Duration `yaml:"pull_expiry" env:"PULL_EXPIRY"`
+	// StoreTimeout is how long a finished task keeps retrying to store its
+	// envelope (and to ask whether one is stored) while the results stream
+	// has no leader, before the task is handed back for later.
+	StoreTimeout time.Duration `yaml:"store_timeout" env:"STORE_TIMEOUT"`
 }
 
 // HTTP configures the health and metrics endpoint.

@@ -206,6 +206,7 @@ func (f *File) validateDaemon() error {
 	if n.MaxDeliver < 1 {
 		p.add(f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver))
 	}
+	f.validateCluster(&p)
 	if _, err := logging.ParseLevel(f.Log.Level); err != nil || f.Log.Level == "" {
 		p.add(f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level))
 	}
@@ -215,4 +216,22 @@ func (f *File) validateDaemon() error {
 		p.add(f.errorf("log.format", "want auto, text or json, got %q", f.Log.Format))
 	}
 	return p.err()
+}
+
+// validateCluster checks the keys of the streams and pulls a NATS cluster
+// needs.
+func (f *File) validateCluster(p *problems) {
+	n := f.NATS
+	if n.StreamReplicas < 1 || n.StreamReplicas > 5 {
+		p.add(f.errorf("nats.stream_replicas", "must be 1 to 5, got %d", n.StreamReplicas))
+	}
+	if n.ResultsMaxAge < 0 {
+		p.add(f.errorf("nats.results_max_age", "must not be negative (0: keep for ever), got %s", n.ResultsMaxAge))
+	}
+	if n.PullExpiry < time.Second {
+		p.add(f.errorf("nats.pull_expiry", "must be at least 1s, got %s", n.PullExpiry))
+	}
+	if n.StoreTimeout < time.Second {
+		p.add(f.errorf("nats.store_timeout", "must be at least 1s, got %s", n.StoreTimeout))
+	}
 }

@@ -16,6 +16,13 @@ type ReadinessCheck struct {
 // HTTPHandler serves /healthz (the process runs), /readyz (every check
 // passes) and /metrics.
 func HTTPHandler(m *Metrics, checks []ReadinessCheck) http.Handler {
+	r := &Readiness{}
+	r.Add(checks...)
+	return ReadinessHTTPHandler(m, r)
+}
+
+// ReadinessHTTPHandler is HTTPHandler over checks that may still grow.
+func ReadinessHTTPHandler(m *Metrics, r *Readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -23,7 +30,7 @@ func HTTPHandler(m *Metrics, checks []ReadinessCheck) http.Handler {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		status := http.StatusOK
 		body := ""
-		for _, c := range checks {
+		for _, c := range r.Checks() {
 			state := "ok"
 			if !c.Ready() {
 				state, status = "not ready", http.StatusServiceUnavailable

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -69,6 +70,10 @@ func (w *Worker) RegisterService(ctx context.Context, subject, version string) (
 
 func (w *Worker) handleRequest(ctx context.Context, route Route, req micro.Request) {
 	env, err := w.execute(ctx, route, req.Data(), nats.Header(req.Headers()), 1)
+	if errors.Is(err, ErrAskLater) {
+		answerError(route, req, "503", "try again later: "+err.Error())
+		return
+	}
 	if err != nil {
 		answerError(route, req, "503", "worker shutting down: "+err.Error())
 		return

@@ -49,3 +49,24 @@ func (s *Signers) Sign(ctx context.Context, t *Task) (*signers.Result, error) {
 	}
 	return nil, &TaskError{Field: "signer", Problem: fmt.Sprintf("unknown signer %q", t.Signer)}
 }
+
+// Names lists the task signers this replica has, in a fixed order: the
+// consumers it pulls from.
+func (s *Signers) Names() []string {
+	var out []string
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{SignerMsgContainer, s.MsgContainer != nil},
+		{SignerMsgClear, s.MsgClear != nil},
+		{SignerMsgBlob, s.MsgBlob != nil},
+		{SignerMsgBatchContainer, s.MsgBatchContainer != nil},
+		{SignerCosignContainer, s.CosignContainer != nil},
+	} {
+		if c.ok {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}

@@ -85,6 +85,13 @@ type replica struct {
 
 func (s *stack) startReplica(id string, mutate func(*config.File)) *replica {
 	s.t.Helper()
+	return s.startReplicaWith(id, mutate, nil)
+}
+
+// startReplicaWith is startReplica with the replica's signer table edited
+// (signers taken away or added).
+func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigners func(*worker.Signers)) *replica {
+	s.t.Helper()
 	cfg := *s.cfg
 	cfg.Worker.ID = id
 	if mutate != nil {
@@ -97,6 +104,9 @@ func (s *stack) startReplica(id string, mutate func(*config.File)) *replica {
 	metrics := worker.NewMetrics()
 	signer := conn.Signer(msg.Options{Config: cfg.MsgSigner, WorkerID: id, Log: s.log, Observer: metrics})
 	sigs := &worker.Signers{MsgContainer: signer.ContainerSign, MsgClear: signer.ClearSign, MsgBlob: signer.BlobSign}
+	if editSigners != nil {
+		editSigners(sigs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := worker.New(ctx, worker.Options{Config: &cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: s.log.With("worker", id)})
 	require.NoError(s.t, err)
@@ -128,14 +138,25 @@ func task(id string, refs int) map[string]any {
 	return t
 }
 
-// submit publishes a task (JSON-encoded unless it is already bytes).
+// submit publishes a task (JSON-encoded unless it is already bytes) as
+// tenant default, on the subject of the signer it names.
 func (s *stack) submit(v any, headers ...string) {
 	s.t.Helper()
 	data, ok := v.([]byte)
 	if !ok {
 		data, _ = json.Marshal(v)
 	}
-	m := &nats.Msg{Subject: worker.TaskSubject(s.cfg.NATS.TasksSubject, "default", signerOf(data)), Data: data, Header: nats.Header{}}
+	s.submitTo(worker.TaskSubject(s.cfg.NATS.TasksSubject, "default", signerOf(data)), v, headers...)
+}
+
+// submitTo publishes a task on subject.
+func (s *stack) submitTo(subject string, v any, headers ...string) {
+	s.t.Helper()
+	data, ok := v.([]byte)
+	if !ok {
+		data, _ = json.Marshal(v)
+	}
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	if t, ok := v.(map[string]any); ok {
 		m.Header.Set(jetstream.MsgIDHeader, t["task_id"].(string))
 	}
@@ -155,7 +176,13 @@ func signerOf(data []byte) string {
 	if json.Unmarshal(data, &t) != nil || !config.SubjectToken.MatchString(t.Signer) {
 		return worker.SignerMsgContainer
 	}
-	return t.Signer
+	switch t.Signer {
+	case worker.SignerMsgContainer, worker.SignerMsgClear, worker.SignerMsgBlob, worker.SignerMsgBatchContainer, worker.SignerCosignContainer:
+		return t.Signer
+	}
+	// No consumer takes an unknown signer's subject: send it where a
+	// replica refuses it.
+	return worker.SignerMsgContainer
 }
 
 // envelope is the part of a result envelope tests read.

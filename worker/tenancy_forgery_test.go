@@ -49,8 +49,9 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 		_, err := results.GetLastMsgForSubject(context.Background(), victim)
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond, "the shipped single-account config lets the server store team-a's publish ack on %s", victim)
-	_, forged := worker.StoredEnvelope(context.Background(), results, victim)
-	assert.False(t, forged, "a message the worker did not store is no envelope")
+	forged, err := worker.StoredEnvelope(context.Background(), results, victim)
+	require.NoError(t, err)
+	assert.Nil(t, forged, "a message the worker did not store is no envelope")
 
 	// team-b's task with that id is signed, and its envelope stored.
 	require.NoError(t, ts.publish(b, "team-b", "cosign-container", worker.Task{TaskID: "victim", Signer: worker.SignerCosignContainer,
@@ -61,9 +62,9 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	var stored []byte
 	require.Eventually(t, func() bool {
-		var ok bool
-		stored, ok = worker.StoredEnvelope(context.Background(), bResults, victim)
-		return ok
+		var err error
+		stored, err = worker.StoredEnvelope(context.Background(), bResults, victim)
+		return err == nil && stored != nil
 	}, 60*time.Second, 50*time.Millisecond, "team-b's task was never signed: the forged message stood in for its envelope")
 	var e envelope
 	require.NoError(t, json.Unmarshal(stored, &e), string(stored))

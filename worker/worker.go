@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/signers"
@@ -25,21 +27,22 @@ type Options struct {
 	Log     *slog.Logger
 }
 
-// Worker consumes tasks from the shared durable consumer.
+// Worker consumes tasks from the durable consumers of its signers.
 type Worker struct {
-	cfg     *config.File
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	results jetstream.Stream
-	signers *Signers
-	policy  *Policy
-	metrics *Metrics
-	log     *slog.Logger
-	slots   chan struct{} // one per task in flight
+	cfg       *config.File
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	results   jetstream.Stream
+	signers   *Signers
+	policy    *Policy
+	metrics   *Metrics
+	log       *slog.Logger
+	slots     chan struct{} // one per task in flight
+	consumers []jetstream.Consumer
 }
 
-// New connects to JetStream and creates the streams and consumer if they
-// are missing.
+// New connects to JetStream, creates the streams if they are missing and
+// the consumers of this replica's signers if they are missing.
 func New(ctx context.Context, o Options) (*Worker, error) {
 	js, err := jetstream.New(o.Conn)
 	if err != nil {
@@ -50,77 +53,41 @@ func New(ctx context.Context, o Options) (*Worker, error) {
 	if w.results, err = EnsureStreams(ctx, js, &o.Config.NATS); err != nil {
 		return nil, err
 	}
-	return w, nil
-}
-
-// EnsureStreams creates the tasks and results streams if they are missing
-// (an operator's own stream settings, such as replication, are left
-// alone), creates or updates the shared consumer, and returns the results
-// stream.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, n *config.NATS) (jetstream.Stream, error) {
-	if _, err := ensureStream(ctx, js, jetstream.StreamConfig{
-		Name: n.TasksStream, Subjects: []string{n.TasksSubject}, Retention: jetstream.WorkQueuePolicy,
-		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
-	}); err != nil {
-		return nil, fmt.Errorf("tasks stream %s: %w", n.TasksStream, err)
-	}
-	results, err := ensureStream(ctx, js, jetstream.StreamConfig{
-		Name: n.ResultsStream, Subjects: []string{n.ResultsPrefix + ".>"}, Storage: jetstream.FileStorage,
-		// Direct get names the subject in the API subject, so NATS
-		// permissions can let a tenant look up only its own envelopes.
-		AllowDirect: true,
-		// One envelope per task id even when a task is redelivered late.
-		Duplicates: time.Hour, MaxAge: 7 * 24 * time.Hour,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("results stream %s: %w", n.ResultsStream, err)
-	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, n.TasksStream, jetstream.ConsumerConfig{
-		Durable: n.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: n.AckWait,
-		MaxDeliver: n.MaxDeliver, MaxAckPending: -1,
-	}); err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", n.Consumer, err)
-	}
-	return results, nil
-}
-
-// ensureStream returns the stream, creating it with cfg if it is missing.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.Stream(ctx, cfg.Name)
-	if err == nil {
-		return s, nil
-	}
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if err := RetireSharedConsumer(ctx, js, &o.Config.NATS, o.Log); err != nil {
 		return nil, err
 	}
-	s, err = js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another replica won the race
-		return js.Stream(ctx, cfg.Name)
+	if w.consumers, err = EnsureConsumers(ctx, js, &o.Config.NATS, o.Signers.Names()); err != nil {
+		return nil, err
 	}
-	return s, err
+	return w, nil
 }
 
 // Run takes tasks until ctx is cancelled, then stops fetching and gives
 // in-flight tasks worker.shutdown_grace to finish; those that cannot are
-// handed back (nak) for another replica.
+// handed back (nak) for another replica. It pulls from the consumer of
+// each signer this replica has (tasks of other signers stay queued for
+// replicas that have them); the signers share the worker.concurrency
+// slots.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.js.Consumer(ctx, w.cfg.NATS.TasksStream, w.cfg.NATS.Consumer)
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", w.cfg.NATS.Consumer, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(cap(w.slots)))
-	if err != nil {
-		return fmt.Errorf("consume tasks: %w", err)
+	names := w.signers.Names()
+	w.servedMetric(names)
+	if len(names) == 0 {
+		w.log.Warn("no signer configured: taking no tasks")
 	}
 	// Tasks run on work, which outlives ctx by the grace period.
 	work, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
+	tasks := make(chan jetstream.Msg)
+	var feeders sync.WaitGroup
+	for i, cons := range w.consumers {
+		feeders.Add(1)
+		go func() {
+			defer feeders.Done()
+			w.feed(ctx, names[i], cons, max(1, cap(w.slots)/len(names)), tasks)
+		}()
+	}
 	var wg sync.WaitGroup
-	go func() {
-		<-ctx.Done()
-		it.Drain()
-	}()
-	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "consumer", w.cfg.NATS.Consumer, "concurrency", cap(w.slots))
+	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "signers", names, "concurrency", cap(w.slots))
 take:
 	for {
 		// A free slot first, unless shutdown comes first: with every slot
@@ -130,20 +97,12 @@ take:
 		case <-ctx.Done():
 			break take
 		}
-		msg, err := it.Next()
-		if err != nil {
+		var msg jetstream.Msg
+		select {
+		case msg = <-tasks:
+		case <-ctx.Done():
 			<-w.slots
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
-			}
-			w.log.Warn("fetch task failed", "error", err)
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		if ctx.Err() != nil { // buffered after shutdown began: hand back
-			_ = msg.Nak()
-			<-w.slots
-			continue
+			break take
 		}
 		wg.Add(1)
 		go func() {
@@ -152,18 +111,10 @@ take:
 			w.handleJetStream(work, msg)
 		}()
 	}
-	// Tasks fetched but never started go back at once, not after ack_wait.
+	// Tasks fetched but never started go back at once, not after ack_wait
+	// (the feeders nak what their pulls still bring).
 	handedBack := make(chan struct{})
-	go func() {
-		defer close(handedBack)
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				return
-			}
-			_ = msg.Nak()
-		}
-	}()
+	go func() { feeders.Wait(); close(handedBack) }()
 	select {
 	case <-handedBack:
 	case <-time.After(2 * time.Second):
@@ -181,8 +132,86 @@ take:
 	return nil
 }
 
+// feed pulls one signer's tasks and hands them to Run as slots free up;
+// after shutdown began it naks what its pull still brings. A pull the
+// server lost (consumer leader change, node loss) is noticed by missing
+// idle heartbeats and replaced within half of nats.pull_expiry; a pull
+// that ended for good (consumer deleted) is started again. Consume, not
+// a message iterator: tasks waiting for a slot queue in the subscription
+// instead of overflowing a fixed channel (which drops them until
+// ack_wait) when a reset pull and its replacement both deliver.
+func (w *Worker) feed(ctx context.Context, signer string, cons jetstream.Consumer, batch int, tasks chan<- jetstream.Msg) {
+	log := w.log.With("signer", signer)
+	for ctx.Err() == nil {
+		cc, err := cons.Consume(func(msg jetstream.Msg) { w.handOver(ctx, msg, tasks) },
+			jetstream.PullMaxMessages(batch),
+			jetstream.PullExpiry(w.cfg.NATS.PullExpiry), jetstream.PullHeartbeat(w.cfg.NATS.PullExpiry/4),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				// What elections and lost nodes look like; the pull is
+				// replaced by itself.
+				if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
+					errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
+					log.Info("pull for tasks interrupted; pulling again", "error", err)
+					return
+				}
+				log.Warn("pulling tasks", "error", err)
+			}))
+		if err == nil {
+			select {
+			case <-ctx.Done():
+				cc.Drain() // what is still delivered is handed back
+				select {
+				case <-cc.Closed():
+				case <-time.After(2 * time.Second):
+					cc.Stop()
+				}
+				return
+			case <-cc.Closed():
+				err = errors.New("pull ended")
+			}
+		}
+		log.Warn("pulling tasks stopped; pulling again", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		// The consumer may be gone: make it again if it is missing.
+		if c, err := EnsureConsumers(ctx, w.js, &w.cfg.NATS, []string{signer}); err == nil {
+			cons = c[0]
+		}
+	}
+}
+
+// handOver passes a pulled task to Run once a slot is free, keeping it
+// ours meanwhile; after shutdown began it hands the task back.
+func (w *Worker) handOver(ctx context.Context, msg jetstream.Msg, tasks chan<- jetstream.Msg) {
+	stop := w.keepAlive(msg)
+	defer stop()
+	select {
+	case tasks <- msg:
+	case <-ctx.Done():
+		_ = msg.Nak()
+	}
+}
+
+// servedMetric says which signers this replica takes tasks for.
+func (w *Worker) servedMetric(names []string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pubtools_sign_signer_served",
+		Help: "1 for each signer whose tasks this replica takes (tasks of other signers are left to replicas that have them)."},
+		[]string{"signer"})
+	if err := w.metrics.Registry.Register(g); err != nil {
+		return // Run called again on the same metrics
+	}
+	for _, n := range names {
+		g.WithLabelValues(n).Set(1)
+	}
+}
+
 // handleJetStream runs one task message: envelope first, ack after the
-// envelope is stored, terminate bad tasks, nak what shutdown interrupted.
+// envelope is stored, terminate bad tasks, nak what shutdown interrupted
+// or what the results stream could not answer for. In-progress acks keep
+// the task ours until it is acked, elections included.
 func (w *Worker) handleJetStream(ctx context.Context, msg jetstream.Msg) {
 	attempt := 1
 	if meta, err := msg.Metadata(); err == nil {
@@ -192,16 +221,21 @@ func (w *Worker) handleJetStream(ctx context.Context, msg jetstream.Msg) {
 		w.metrics.Redeliveries.Inc()
 	}
 	stopProgress := w.keepAlive(msg)
+	defer stopProgress()
 	route := ParseTaskSubject(w.cfg.NATS.TasksSubject, msg.Subject())
 	env, err := w.execute(ctx, route, msg.Data(), msg.Headers(), attempt)
-	stopProgress()
+	if errors.Is(err, ErrAskLater) {
+		w.log.Warn("cannot tell whether the task has an envelope; handing it back for later", "task_id", env.TaskID, "error", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
 	if err != nil { // interrupted by shutdown
 		w.log.Warn("task interrupted, handing it back", "task_id", env.TaskID, "error", err)
 		_ = msg.Nak()
 		return
 	}
 	if err := w.publish(ctx, env); err != nil {
-		w.log.Error("publish envelope failed; task will be redelivered", "task_id", env.TaskID, "error", err)
+		w.log.Error("store envelope failed; task will be redelivered", "task_id", env.TaskID, "error", err)
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
 	}
@@ -209,9 +243,7 @@ func (w *Worker) handleJetStream(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("invalid task")
 		return
 	}
-	ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := msg.DoubleAck(ackCtx); err != nil {
+	if err := w.ack(ctx, msg, env.TaskID); err != nil {
 		w.log.Warn("ack failed; the task may be redelivered, its envelope is deduplicated", "task_id", env.TaskID, "error", err)
 	}
 }
@@ -263,7 +295,11 @@ func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers 
 		err = w.policy.Admit(route, task)
 	}
 	if err == nil {
-		if done, ok := w.alreadyDone(ctx, route.Tenant, task); ok {
+		done, lookupErr := w.alreadyDone(ctx, route.Tenant, task)
+		if lookupErr != nil {
+			return env, lookupErr
+		}
+		if done != nil {
 			log.Info("task already has an envelope; not signing again")
 			return done, nil
 		}
@@ -299,7 +335,9 @@ func (w *Worker) subject(env *Envelope) string {
 }
 
 // publish stores the envelope in the results stream, deduplicated by task
-// id, so a redelivered task never yields a second envelope.
+// id, so a redelivered task never yields a second envelope. It returns
+// only once the stream stored it (the ack may then follow): while the
+// stream has no leader it retries the same message id.
 func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	if env.stored != nil {
 		return nil
@@ -317,12 +355,13 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 		// for it (alreadyDone).
 		msgID = "invalid-" + msgID + "-" + strconv.FormatInt(env.Started.UnixNano(), 36)
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, err = w.js.PublishMsg(pctx, m, jetstream.WithMsgID(msgID))
-	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-		return w.nc.PublishMsg(m)
-	}
+	_, err = retryStore(ctx, w, "store envelope", env.TaskID, func(actx context.Context) (*jetstream.PubAck, error) {
+		ack, err := w.js.PublishMsg(actx, m, jetstream.WithMsgID(msgID))
+		if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) || errors.Is(err, nats.ErrMaxPayload) {
+			return nil, backoff.Permanent(err)
+		}
+		return ack, err
+	})
 	return err
 }
 
@@ -332,23 +371,41 @@ const OutcomeHeader = "Pubtools-Sign-Outcome"
 
 // alreadyDone finds an envelope stored by an earlier delivery (a replica
 // that crashed after publishing but before acking) so the task is not
-// signed twice.
-func (w *Worker) alreadyDone(ctx context.Context, tenant string, t *Task) (*Envelope, bool) {
-	data, ok := StoredEnvelope(ctx, w.results, ResultSubject(w.cfg.NATS.ResultsPrefix, tenant, t.TaskID))
-	if !ok {
-		return nil, false
+// signed twice. It asks the stream leader (LeaderStoredEnvelope), never a
+// follower that may lag. An error (wrapping ErrAskLater) means the stream
+// could not tell even after retrying: the task must not be signed now.
+func (w *Worker) alreadyDone(ctx context.Context, tenant string, t *Task) (*Envelope, error) {
+	subject := ResultSubject(w.cfg.NATS.ResultsPrefix, tenant, t.TaskID)
+	data, err := retryStore(ctx, w, "look up stored envelope", t.TaskID, func(actx context.Context) ([]byte, error) {
+		return LeaderStoredEnvelope(actx, w.nc, w.cfg.NATS.ResultsStream, subject)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAskLater, err)
 	}
-	return &Envelope{Tenant: tenant, TaskID: t.TaskID, stored: data}, true
+	if data == nil {
+		return nil, nil
+	}
+	return &Envelope{Tenant: tenant, TaskID: t.TaskID, stored: data}, nil
 }
 
 // StoredEnvelope returns the envelope the results stream holds on
-// subject, unless there is none, it is a refusal (a corrected task may
-// follow under the id of a refused one) or no worker stored it
-// (StoredByWorker).
-func StoredEnvelope(ctx context.Context, results jetstream.Stream, subject string) ([]byte, bool) {
+// subject, or nil when there is none, it is a refusal (a corrected task
+// may follow under the id of a refused one) or no worker stored it
+// (StoredByWorker). Only the stream saying
+// "message not found" means none: any other error (no leader, timeout,
+// no responders) is returned, and the caller must ask again later rather
+// than take it for "not done". With direct get on (tenants' lookups) a
+// follower may answer, so the worker asks the leader instead.
+func StoredEnvelope(ctx context.Context, results jetstream.Stream, subject string) ([]byte, error) {
 	m, err := results.GetLastMsgForSubject(ctx, subject)
-	if err != nil || m == nil || m.Header.Get(OutcomeHeader) == "invalid" || !StoredByWorker(subject, m.Header) {
-		return nil, false
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
 	}
-	return m.Data, true
+	if err != nil {
+		return nil, fmt.Errorf("look up envelope on %s: %w", subject, err)
+	}
+	if m == nil || m.Header.Get(OutcomeHeader) == "invalid" || !StoredByWorker(subject, m.Header) {
+		return nil, nil
+	}
+	return m.Data, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -80,7 +83,7 @@ func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
 	assert.Equal(t, "ok", by["pubtools.sign.results.default.good-after-bad"].SignerResult.Status, "the worker kept serving")
 
 	// Terminated, not left to be redelivered.
-	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
+	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, worker.ConsumerName(&s.cfg.NATS, worker.SignerMsgContainer))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		info, err := cons.Info(context.Background())
@@ -115,7 +118,7 @@ func TestWorkerKeepsServingThroughTheBadTaskCorpus(t *testing.T) {
 	signed := func() float64 { return testutil.ToFloat64(r.metrics.Tasks.WithLabelValues("msg-container", "ok")) }
 	require.Eventually(t, func() bool { return invalid() == float64(len(files)) && signed() == 1 }, 30*time.Second, 50*time.Millisecond,
 		"every corpus task refused and the corrected t1 signed")
-	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
+	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, worker.ConsumerName(&s.cfg.NATS, worker.SignerMsgContainer))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		info, err := cons.Info(context.Background())
@@ -283,4 +286,77 @@ func TestExistingStreamSettingsAreLeftAlone(t *testing.T) {
 	info, err := stream.Info(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 48*time.Hour, info.Config.MaxAge)
+
+	// The consumer too: an operator's ack_wait survives a restart.
+	s.startReplica("first", nil).stop()
+	name := worker.ConsumerName(&s.cfg.NATS, worker.SignerMsgContainer)
+	cons, err := s.js.Consumer(ctx, s.cfg.NATS.TasksStream, name)
+	require.NoError(t, err)
+	ccfg := cons.CachedInfo().Config
+	assert.Equal(t, []string{"pubtools.sign.tasks.*.msg-container", "pubtools.sign.tasks.msg-container"}, ccfg.FilterSubjects)
+	ccfg.AckWait = 42 * time.Second
+	_, err = s.js.UpdateConsumer(ctx, s.cfg.NATS.TasksStream, ccfg)
+	require.NoError(t, err)
+	s.startReplica("restarted", nil)
+	ci, err := cons.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 42*time.Second, ci.Config.AckWait)
+}
+
+// A replica takes only the tasks of signers it has: a cosign task waits,
+// never refused, for a replica with cosign, which signs it.
+func TestTasksOfAMissingSignerWaitForAReplicaThatHasIt(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	ctx := context.Background()
+	noCosign := s.startReplica("no-cosign", nil)
+	cosignTask := map[string]any{"schema": worker.TaskSchema, "task_id": "needs-cosign", "signer": worker.SignerCosignContainer,
+		"signing_keys": []string{"cosign.key"}, "references": []string{"registry.example/ns/app:1"},
+		"digests": []string{fmt.Sprintf("sha256:%064x", 1)}}
+	s.submitTo("pubtools.sign.tasks.default.cosign-container", cosignTask)
+	s.submit(task("after-cosign", 1))
+	// The msg-container task, published later, is done: the replica pulls.
+	envs := s.envelopes(1, 30*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, "after-cosign", envs[0].TaskID)
+	assert.Zero(t, testutil.ToFloat64(noCosign.metrics.Tasks.WithLabelValues(worker.SignerCosignContainer, "invalid")))
+	_, err := s.js.Consumer(ctx, s.cfg.NATS.TasksStream, worker.ConsumerName(&s.cfg.NATS, worker.SignerCosignContainer))
+	assert.ErrorIs(t, err, jetstream.ErrConsumerNotFound, "no replica serves cosign yet")
+	stream, err := s.js.Stream(ctx, s.cfg.NATS.TasksStream)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), info.State.Msgs, "the cosign task waits in the queue")
+
+	var signed atomic.Int32
+	s.startReplicaWith("with-cosign", nil, func(sigs *worker.Signers) {
+		sigs.CosignContainer = func(_ context.Context, op *signers.ContainerSign) (*signers.Result, error) {
+			signed.Add(1)
+			return &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: pyjson.Object{}}, nil
+		}
+	})
+	envs = s.envelopes(2, 30*time.Second)
+	require.Len(t, envs, 2)
+	assert.Equal(t, "needs-cosign", envs[1].TaskID)
+	assert.Equal(t, "with-cosign", envs[1].WorkerID)
+	assert.Equal(t, "ok", envs[1].SignerResult.Status)
+	assert.Equal(t, int32(1), signed.Load())
+	assert.Zero(t, testutil.ToFloat64(noCosign.metrics.Tasks.WithLabelValues(worker.SignerCosignContainer, "invalid")), "never refused")
+}
+
+// Upgrading a single machine: the unfiltered consumer of earlier versions
+// gives way to the per-signer ones, and the tasks queued under it are
+// signed.
+func TestTheSharedConsumerOfEarlierVersionsIsRetired(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	ctx := context.Background()
+	_, err := s.js.CreateConsumer(ctx, s.cfg.NATS.TasksStream, jetstream.ConsumerConfig{
+		Durable: s.cfg.NATS.Consumer, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: -1})
+	require.NoError(t, err)
+	s.submit(task("queued-before-upgrade", 1))
+	s.startReplica("upgraded", nil)
+	envs := s.envelopes(1, 30*time.Second)
+	require.Len(t, envs, 1)
+	assert.Equal(t, "ok", envs[0].SignerResult.Status)
+	_, err = s.js.Consumer(ctx, s.cfg.NATS.TasksStream, s.cfg.NATS.Consumer)
+	assert.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
 }

@@ -168,7 +168,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
 		if err != nil {
 			info, _ := results.Info(context.Background())
-			tc, _ := js.Consumer(context.Background(), cfg.NATS.TasksStream, cfg.NATS.Consumer)
+			tc, _ := js.Consumer(context.Background(), cfg.NATS.TasksStream, worker.ConsumerName(&cfg.NATS, worker.SignerMsgContainer))
 			ci, _ := tc.Info(context.Background())
 			for _, port := range ports {
 				dumpMetrics(port)

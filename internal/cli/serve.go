@@ -9,10 +9,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
@@ -96,6 +100,8 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		log.Info("embedded NATS server started", "url", url, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
 	}
 	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID,
+		// NATS not there yet: keep trying in the background, like AMQP.
+		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own close at shutdown
 				log.Warn("NATS connection lost; reconnecting", "error", err)
@@ -110,23 +116,13 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	metrics := worker.NewMetrics()
 	metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pubtools_sign_nats_reconnects_total", Help: "Reconnections to NATS."},
 		func() float64 { return float64(nc.Stats().Reconnects) }))
-	sigs, checks, closeSigners, err := buildSigners(ctx, cfg, metrics, log)
-	if err != nil {
-		return usageOrFailure(err)
-	}
-	defer closeSigners()
-
-	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: log})
-	if err != nil {
-		return usageOrFailure(err)
-	}
-	stopService, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, semver())
-	if err != nil {
-		return usageOrFailure(err)
-	}
+	var jetStreamReady, running atomic.Bool
+	readiness := &worker.Readiness{}
+	readiness.Add(worker.ReadinessCheck{Name: "nats", Ready: nc.IsConnected},
+		worker.ReadinessCheck{Name: "jetstream", Ready: jetStreamReady.Load},
+		worker.ReadinessCheck{Name: "worker", Ready: running.Load})
 	if cfg.HTTP.Listen != "" {
-		checks = append([]worker.ReadinessCheck{{Name: "nats", Ready: nc.IsConnected}}, checks...)
-		srv := &http.Server{Handler: worker.HTTPHandler(metrics, checks), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: worker.ReadinessHTTPHandler(metrics, readiness), ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			return usageOrFailure(&config.Error{File: cfg.Path, Key: "http.listen", Problem: err.Error()})
@@ -135,8 +131,35 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 		defer srv.Close()
 		log.Info("serving /healthz /readyz /metrics", "listen", ln.Addr().String())
 	}
+	if err := waitForJetStream(ctx, nc, cfg, log, func(ctx context.Context, js jetstream.JetStream) error {
+		_, err := worker.EnsureStreams(ctx, js, &cfg.NATS)
+		return err
+	}); err != nil {
+		return nil // stopped while waiting
+	}
+	jetStreamReady.Store(true)
+	sigs, checks, closeSigners, err := buildSigners(ctx, cfg, metrics, log)
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	defer closeSigners()
+	readiness.Add(checks...)
+
+	var w *worker.Worker
+	if err := waitForJetStream(ctx, nc, cfg, log, func(ctx context.Context, _ jetstream.JetStream) error {
+		w, err = worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: sigs, Metrics: metrics, Log: log})
+		return err
+	}); err != nil {
+		return nil
+	}
+	stopService, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, semver())
+	if err != nil {
+		return usageOrFailure(err)
+	}
+	running.Store(true)
 	log.Info("worker ready", "nats", redact.URL(url), "startup_ms", time.Since(started).Milliseconds())
 	err = w.Run(ctx)
+	running.Store(false)
 	stopService()
 	_ = nc.Drain()
 	log.Info("worker stopped")
@@ -243,4 +266,26 @@ func connectWithRetry(ctx context.Context, sc *config.MsgSigner, file, section s
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// waitForJetStream runs setup (streams, consumers) until it succeeds,
+// retrying with backoff while NATS is unreachable or JetStream has no
+// leader yet, as the AMQP side waits for its brokers; it fails only when
+// ctx ends.
+func waitForJetStream(ctx context.Context, nc *nats.Conn, cfg *config.File, log *slog.Logger, setup func(context.Context, jetstream.JetStream) error) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 250*time.Millisecond, 5*time.Second
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return struct{}{}, setup(actx, js)
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
+		log.Warn("NATS JetStream not ready yet; retrying", "connected", nc.IsConnected(), "error", err, "in", next.Round(time.Millisecond),
+			"tasks_stream", cfg.NATS.TasksStream, "results_stream", cfg.NATS.ResultsStream)
+	}))
+	return err
 }

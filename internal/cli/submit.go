@@ -103,14 +103,20 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
-	results, err := resultsStream(ctx, js, &cfg.NATS)
+	results, err := retryNATS(ctx, natsRetry, func(actx context.Context) (jetstream.Stream, error) {
+		return resultsStream(actx, js, &cfg.NATS)
+	})
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
 	resultSubject := worker.ResultSubject(cfg.NATS.ResultsPrefix, tenant, t.TaskID)
 	// A task id that already has an envelope (not a refusal) is done: the
 	// daemon would not sign it again, so there is nothing to wait for.
-	if stored, ok := worker.StoredEnvelope(ctx, results, resultSubject); ok {
+	stored, err := lookUpStored(ctx, results, resultSubject)
+	if err != nil { // the daemon asks again before signing: submitting is safe
+		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: cannot tell whether task %s already has an envelope (%v); submitting\n", t.TaskID, err)
+	}
+	if stored != nil {
 		fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: task %s already has an envelope; not submitted again\n", t.TaskID)
 		if !wait {
@@ -132,7 +138,7 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	}
 	hdr := nats.Header{}
 	hdr.Set(jetstream.MsgIDHeader, worker.TaskMsgID(tenant, t.TaskID, data))
-	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: worker.TaskSubject(cfg.NATS.TasksSubject, tenant, t.Signer), Data: data, Header: hdr})
+	ack, err := publishTask(ctx, js, &nats.Msg{Subject: worker.TaskSubject(cfg.NATS.TasksSubject, tenant, t.Signer), Data: data, Header: hdr})
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("publish task: %v", err)}
 	}
@@ -144,22 +150,11 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		return nil
 	}
 	afterPublish()
-	// Another tenant can have nats-server store a message on this subject
-	// (worker.StoredByWorker): only a worker's envelope is the answer.
-	deadline := time.Now().Add(timeout)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s", t.TaskID, timeout)}
-		}
-		m, err := envelopes.Next(jetstream.FetchMaxWait(left))
-		if err != nil {
-			return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
-		}
-		if worker.StoredByWorker(m.Subject(), m.Headers()) {
-			return printEnvelope(cmd, m.Data())
-		}
+	env, err := waitEnvelope(ctx, envelopes, results, resultSubject, timeout)
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
 	}
+	return printEnvelope(cmd, env)
 }
 
 // afterPublish lets a test store the envelope between the publish and the

@@ -52,6 +52,11 @@ type clusterOptions struct {
 	faults  emulator.Faults
 	ackWait time.Duration
 	extra   string // more config YAML
+	// natsURL is an external NATS (cluster) to use instead of the embedded
+	// server; the replicas then create the streams themselves.
+	natsURL string
+	// natsExtra are more keys of the nats section ("  key: value\n").
+	natsExtra string
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -69,8 +74,12 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.brokers != nil {
 		brokers = o.brokers(b)
 	}
-	c.startNATS()
-	t.Cleanup(func() { c.nats.Stop() })
+	natsURL := o.natsURL
+	if natsURL == "" {
+		natsURL = "nats://" + c.natsAddr
+		c.startNATS()
+		t.Cleanup(func() { c.nats.Stop() })
+	}
 
 	var list strings.Builder
 	for _, u := range brokers {
@@ -94,12 +103,12 @@ worker:
   concurrency: 16
   shutdown_grace: 20s
 nats:
-  url: nats://%s
+  url: %s
   ack_wait: %s
-log:
+%slog:
   format: json
   level: info
-%s`, list.String(), b.ClientCertKey, b.CACert, c.env, c.env, c.env, c.natsAddr, o.ackWait, o.extra)
+%s`, list.String(), b.ClientCertKey, b.CACert, c.env, c.env, c.env, natsURL, o.ackWait, o.natsExtra, o.extra)
 	require.NoError(t, os.WriteFile(c.conf, []byte(conf), 0o600))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -112,15 +121,17 @@ log:
 	require.NoError(t, err)
 	t.Cleanup(c.emu.Close)
 
-	c.nc, err = nats.Connect("nats://"+c.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	c.nc, err = nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
 	require.NoError(t, err)
 	t.Cleanup(c.nc.Close)
 	c.js, err = jetstream.New(c.nc)
 	require.NoError(t, err)
-	natsCfg := config.Defaults().NATS
-	natsCfg.AckWait = o.ackWait
-	_, err = worker.EnsureStreams(ctx, c.js, &natsCfg)
-	require.NoError(t, err)
+	if o.natsURL == "" {
+		natsCfg := config.Defaults().NATS
+		natsCfg.AckWait = o.ackWait
+		_, err = worker.EnsureStreams(ctx, c.js, &natsCfg)
+		require.NoError(t, err)
+	}
 	return c
 }
 
@@ -151,6 +162,14 @@ type replica struct {
 
 func (c *cluster) startReplica(id string, env ...string) *replica {
 	c.t.Helper()
+	r := c.launchReplica(id, env...)
+	require.Eventually(c.t, r.ready, 30*time.Second, 20*time.Millisecond, "replica %s ready", id)
+	return r
+}
+
+// launchReplica starts a serve process without waiting for it to be ready.
+func (c *cluster) launchReplica(id string, env ...string) *replica {
+	c.t.Helper()
 	r := &replica{id: id, http: fmt.Sprintf("127.0.0.1:%d", freePort(c.t)), log: filepath.Join(c.t.TempDir(), id+".log"), done: make(chan error, 1)}
 	logFile, err := os.Create(r.log)
 	require.NoError(c.t, err)
@@ -161,14 +180,6 @@ func (c *cluster) startReplica(id string, env ...string) *replica {
 	require.NoError(c.t, r.cmd.Start())
 	go func() { r.done <- r.cmd.Wait(); logFile.Close() }()
 	c.t.Cleanup(func() { r.kill(syscall.SIGKILL) })
-	require.Eventually(c.t, func() bool {
-		resp, err := http.Get("http://" + r.http + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, "replica %s ready", id)
 	return r
 }
 
@@ -224,7 +235,8 @@ type envelope struct {
 		Status       string `json:"status"`
 		ErrorMessage string `json:"error_message"`
 	} `json:"signer_result"`
-	raw []byte
+	raw    []byte
+	stored time.Time // when the results stream stored it
 }
 
 // exactlyOneCorrectEnvelopeEachOf reads the results stream until every
@@ -243,12 +255,19 @@ func (c *cluster) exactlyOneCorrectEnvelopeEachOf(ids []string, within time.Dura
 // an envelope (or within passes); a second envelope for a task fails.
 func (c *cluster) readEnvelopes(want int, within time.Duration) map[string]envelope {
 	c.t.Helper()
-	stream, err := c.js.Stream(context.Background(), "PUBTOOLS_SIGN_RESULTS")
-	require.NoError(c.t, err)
-	cons, err := stream.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{})
-	require.NoError(c.t, err)
-	got := map[string]envelope{}
 	deadline := time.Now().Add(within)
+	// On a cluster the stream may still be electing a leader: ask again.
+	var stream jetstream.Stream
+	var cons jetstream.Consumer
+	require.Eventually(c.t, func() bool {
+		var err error
+		if stream, err = c.js.Stream(context.Background(), "PUBTOOLS_SIGN_RESULTS"); err != nil {
+			return false
+		}
+		cons, err = stream.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{})
+		return err == nil
+	}, within, 100*time.Millisecond, "the results stream answers")
+	got := map[string]envelope{}
 	for len(got) < want && time.Now().Before(deadline) {
 		m, err := cons.Next(jetstream.FetchMaxWait(min(2*time.Second, time.Until(deadline))))
 		if err != nil {
@@ -257,12 +276,19 @@ func (c *cluster) readEnvelopes(want int, within time.Duration) map[string]envel
 		var e envelope
 		require.NoError(c.t, json.Unmarshal(m.Data(), &e), string(m.Data()))
 		e.raw = m.Data()
+		if meta, err := m.Metadata(); err == nil {
+			e.stored = meta.Timestamp
+		}
 		_, seen := got[e.TaskID]
 		assert.False(c.t, seen, "a second envelope for task %s", e.TaskID)
 		got[e.TaskID] = e
 	}
-	info, err := stream.Info(context.Background())
-	require.NoError(c.t, err)
+	var info *jetstream.StreamInfo
+	require.Eventually(c.t, func() bool {
+		var err error
+		info, err = stream.Info(context.Background())
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "the results stream answers")
 	assert.Equal(c.t, uint64(want), info.State.Msgs, "the results stream holds one envelope per task")
 	return got
 }

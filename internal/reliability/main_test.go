@@ -12,6 +12,9 @@ import (
 const asCLI = "PUBTOOLS_SIGN_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
+	if conf := os.Getenv(asNATS); conf != "" {
+		os.Exit(runNATSServer(conf))
+	}
 	if os.Getenv(asCLI) == "1" {
 		os.Exit(cli.Main(append([]string{"pubtools-sign"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
