@@ -69,5 +69,5 @@ func TestEnsureStreamsCreatesNoConsumer(t *testing.T) {
 	results, err := s.js.Stream(ctx, s.cfg.NATS.ResultsStream)
 	require.NoError(t, err)
 	assert.Equal(t, s.cfg.NATS.ResultsMaxAge, results.CachedInfo().Config.MaxAge, "nats.results_max_age")
-	assert.False(t, results.CachedInfo().Config.AllowDirect, "lookups answered by the leader only")
+	assert.True(t, results.CachedInfo().Config.AllowDirect, "tenants look up their own envelopes")
 }

@@ -247,8 +247,12 @@ func TestTenantsCannotTurnTheDaemonAgainstItsOwner(t *testing.T) {
 	})
 
 	t.Run("a body whose signer differs from the subject's is refused", func(t *testing.T) {
-		require.NoError(t, ts.publish(b, "team-b", "msg-clear", cosignTask("b-mismatch", "team-b-cosign", imgOther, digestOther)))
-		refused(t, ts.envelope(b, "team-b", "b-mismatch"), "signer", `signer "msg-clear" of the subject`)
+		// On a subject this (cosign-only) replica takes: a replica pulls only
+		// the subjects of its own signers.
+		mismatch := worker.Task{Schema: worker.TaskSchema, TaskID: "b-mismatch", Signer: worker.SignerMsgClear,
+			SigningKeys: []string{"team-b-cosign"}, Inputs: []string{"x"}}
+		require.NoError(t, ts.publish(b, "team-b", "cosign-container", mismatch))
+		refused(t, ts.envelope(b, "team-b", "b-mismatch"), "signer", `signer "cosign-container" of the subject`)
 		// team-a's NATS user cannot even publish for a signer it lacks.
 		assert.Error(t, ts.publishWithin(a, "team-a", "msg-blob", worker.Task{TaskID: "a-blob", Signer: worker.SignerMsgBlob}, time.Second))
 	})

@@ -310,7 +310,7 @@ func TestTasksOfAMissingSignerWaitForAReplicaThatHasIt(t *testing.T) {
 	ctx := context.Background()
 	noCosign := s.startReplica("no-cosign", nil)
 	cosignTask := map[string]any{"schema": worker.TaskSchema, "task_id": "needs-cosign", "signer": worker.SignerCosignContainer,
-		"signing_keys": []string{"cosign.key"}, "references": []string{"registry.example/ns/app:1"},
+		"signing_keys": []string{"release"}, "references": []string{"registry.example/ns/app:1"},
 		"digests": []string{fmt.Sprintf("sha256:%064x", 1)}}
 	s.submitTo("pubtools.sign.tasks.default.cosign-container", cosignTask)
 	s.submit(task("after-cosign", 1))
@@ -323,12 +323,16 @@ func TestTasksOfAMissingSignerWaitForAReplicaThatHasIt(t *testing.T) {
 	assert.ErrorIs(t, err, jetstream.ErrConsumerNotFound, "no replica serves cosign yet")
 	stream, err := s.js.Stream(ctx, s.cfg.NATS.TasksStream)
 	require.NoError(t, err)
-	info, err := stream.Info(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, uint64(1), info.State.Msgs, "the cosign task waits in the queue")
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	}, 10*time.Second, 20*time.Millisecond, "the cosign task waits in the queue (the other one acked)")
 
 	var signed atomic.Int32
-	s.startReplicaWith("with-cosign", nil, func(sigs *worker.Signers) {
+	withAlias := func(c *config.File) { // cosign keys are aliases only
+		c.CosignSigner = &config.CosignSigner{KeyAliases: map[string]string{"release": "/keys/release.key"}}
+	}
+	s.startReplicaWith("with-cosign", withAlias, func(sigs *worker.Signers) {
 		sigs.CosignContainer = func(_ context.Context, op *signers.ContainerSign) (*signers.Result, error) {
 			signed.Add(1)
 			return &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: pyjson.Object{}}, nil
