@@ -71,3 +71,30 @@ func TestEnsureStreamsCreatesNoConsumer(t *testing.T) {
 	assert.Equal(t, s.cfg.NATS.ResultsMaxAge, results.CachedInfo().Config.MaxAge, "nats.results_max_age")
 	assert.True(t, results.CachedInfo().Config.AllowDirect, "tenants look up their own envelopes")
 }
+
+// The worker's own lookup goes to the stream leader (not a direct get a
+// lagging follower could answer): found, refusal, none, and no stream.
+func TestLeaderStoredEnvelope(t *testing.T) {
+	s := newStack(t, emulator.Faults{})
+	ctx := context.Background()
+	store := func(subject, outcome, data string) {
+		m := &nats.Msg{Subject: subject, Data: []byte(data), Header: nats.Header{}}
+		m.Header.Set(worker.OutcomeHeader, outcome)
+		_, err := s.js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	store("pubtools.sign.results.default.done", "ok", `{"done": true}`)
+	store("pubtools.sign.results.default.refused", "invalid", `{"refused": true}`)
+	stream := s.cfg.NATS.ResultsStream
+	data, err := worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.done")
+	require.NoError(t, err)
+	assert.Equal(t, `{"done": true}`, string(data))
+	data, err = worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.refused")
+	require.NoError(t, err)
+	assert.Nil(t, data, "a refusal does not stand for the task")
+	data, err = worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.never")
+	require.NoError(t, err)
+	assert.Nil(t, data)
+	_, err = worker.LeaderStoredEnvelope(ctx, s.nc, "NO_SUCH_STREAM", "pubtools.sign.results.default.done")
+	assert.Error(t, err, "no stream is not 'not done'")
+}
