@@ -530,7 +530,7 @@ func TestSubmitWaitFindsAnEnvelopeStoredWhileItWasReconnecting(t *testing.T) {
 		}
 		return names.Err() == nil
 	}, 60*time.Second, 100*time.Millisecond, "the results stream answers")
-	m := &nats.Msg{Subject: n.ResultsPrefix + ".waited", Header: nats.Header{},
+	m := &nats.Msg{Subject: worker.ResultSubject(n.ResultsPrefix, config.DefaultTenant, "waited"), Header: nats.Header{},
 		Data: []byte(`{"task_id": "waited", "worker_id": "elsewhere", "signer_result": {"status": "ok", "error_message": ""}, "failed": false}`)}
 	m.Header.Set(worker.OutcomeHeader, "ok")
 	require.Eventually(t, func() bool {
