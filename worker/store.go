@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 )
 
 // ErrAskLater is a question the results stream could not answer (no
@@ -21,21 +22,20 @@ var ErrAskLater = errors.New("the results stream cannot answer now")
 // with jittered backoff until nats.store_timeout.
 const storeAttempt = 3 * time.Second
 
-// retryStore runs op until it succeeds, fails for good (backoff.Permanent),
-// ctx ends or nats.store_timeout passes. Each attempt gets its own bounded
-// context that shutdown does not cut short, so a publish in progress
-// completes.
+// retryStore runs op until it succeeds, fails for good (retry.Permanent),
+// ctx ends or nats.store_timeout passes, with the project's jittered
+// back-off. Each attempt gets its own bounded context that shutdown does
+// not cut short, so a publish in progress completes.
 func retryStore[T any](ctx context.Context, w *Worker, what, taskID string, op func(context.Context) (T, error)) (T, error) {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 3*time.Second
-	return backoff.Retry(ctx, func() (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.NATS.StoreTimeout)
+	defer cancel()
+	return retry.Do(ctx, retry.Policy{First: 200 * time.Millisecond, Max: 3 * time.Second}, func() (T, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeAttempt)
 		defer cancel()
 		return op(actx)
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(w.cfg.NATS.StoreTimeout),
-		backoff.WithNotify(func(err error, next time.Duration) {
-			w.log.Warn(what+" failed; retrying", "task_id", taskID, "error", err, "in", next.Round(time.Millisecond))
-		}))
+	}, func(err error, next time.Duration) {
+		w.log.Warn(what+" failed; retrying", "task_id", taskID, "error", err, "in", next.Round(time.Millisecond))
+	})
 }
 
 // ack acknowledges a task whose envelope is stored, retrying while the

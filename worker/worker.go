@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
@@ -358,7 +358,7 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	_, err = retryStore(ctx, w, "store envelope", env.TaskID, func(actx context.Context) (*jetstream.PubAck, error) {
 		ack, err := w.js.PublishMsg(actx, m, jetstream.WithMsgID(msgID))
 		if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) || errors.Is(err, nats.ErrMaxPayload) {
-			return nil, backoff.Permanent(err)
+			return nil, retry.Permanent(err)
 		}
 		return ack, err
 	})

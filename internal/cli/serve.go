@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +21,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/logging"
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
@@ -277,15 +276,13 @@ func waitForJetStream(ctx context.Context, nc *nats.Conn, cfg *config.File, log 
 	if err != nil {
 		return err
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = 250*time.Millisecond, 5*time.Second
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+	_, err = retry.Do(ctx, retry.Policy{First: 250 * time.Millisecond, Max: 5 * time.Second}, func() (struct{}, error) {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return struct{}{}, setup(actx, js)
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
+	}, func(err error, next time.Duration) {
 		log.Warn("NATS JetStream not ready yet; retrying", "connected", nc.IsConnected(), "error", err, "in", next.Round(time.Millisecond),
 			"tasks_stream", cfg.NATS.TasksStream, "results_stream", cfg.NATS.ResultsStream)
-	}))
+	})
 	return err
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -17,16 +17,16 @@ import (
 // leader election or a lost node before it gives up.
 const natsRetry = 30 * time.Second
 
-// retryNATS runs op with jittered backoff until it succeeds, ctx ends or
-// within passes; every attempt is bounded.
+// retryNATS runs op with the project's jittered back-off until it
+// succeeds, ctx ends or within passes; every attempt is bounded.
 func retryNATS[T any](ctx context.Context, within time.Duration, op func(context.Context) (T, error)) (T, error) {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 3*time.Second
-	return backoff.Retry(ctx, func() (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	return retry.Do(ctx, retry.Policy{First: 200 * time.Millisecond, Max: 3 * time.Second}, func() (T, error) {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return op(actx)
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(within))
+	}, nil)
 }
 
 // lookUpStored asks the results stream for a stored envelope, asking again

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/retry"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -296,13 +296,13 @@ func clusterScenario(t *testing.T, name string, tasks int, fault func(cl *natsCl
 			<-tick.C
 			ids[i] = fmt.Sprintf("%s-%d", name, i)
 			data, _ := json.Marshal(containerTask(ids[i], 1))
-			b := backoff.NewExponentialBackOff()
-			b.MaxInterval = time.Second
-			_, err := backoff.Retry(ctx, func() (*jetstream.PubAck, error) {
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			_, err := retry.Do(rctx, retry.Policy{First: 100 * time.Millisecond, Max: time.Second}, func() (*jetstream.PubAck, error) {
+				pctx, cancel := context.WithTimeout(rctx, 2*time.Second)
 				defer cancel()
 				return c.js.Publish(pctx, "pubtools.sign.tasks.default."+worker.SignerMsgContainer, data, jetstream.WithMsgID(ids[i]))
-			}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(time.Minute))
+			}, nil)
+			cancel()
 			if err != nil {
 				t.Errorf("submit %s: %v", ids[i], err)
 			}
