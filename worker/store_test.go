@@ -30,21 +30,27 @@ func (s lookupStream) GetLastMsgForSubject(context.Context, string) (*jetstream.
 func TestStoredEnvelopeFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	for _, err := range []error{context.DeadlineExceeded, nats.ErrNoResponders, jetstream.ErrNoStreamResponse, jetstream.ErrStreamNotFound} {
-		data, got := worker.StoredEnvelope(ctx, lookupStream{err: err}, "pubtools.sign.results.t1")
+		data, got := worker.StoredEnvelope(ctx, lookupStream{err: err}, "pubtools.sign.results.default.t1")
 		assert.ErrorIs(t, got, err)
 		assert.Nil(t, data)
 	}
-	data, err := worker.StoredEnvelope(ctx, lookupStream{err: jetstream.ErrMsgNotFound}, "pubtools.sign.results.t1")
+	data, err := worker.StoredEnvelope(ctx, lookupStream{err: jetstream.ErrMsgNotFound}, "pubtools.sign.results.default.t1")
 	require.NoError(t, err)
 	assert.Nil(t, data, "not found: not done")
 
 	refusal := &jetstream.RawStreamMsg{Data: []byte(`{}`), Header: nats.Header{worker.OutcomeHeader: []string{"invalid"}}}
-	data, err = worker.StoredEnvelope(ctx, lookupStream{msg: refusal}, "pubtools.sign.results.t1")
+	data, err = worker.StoredEnvelope(ctx, lookupStream{msg: refusal}, "pubtools.sign.results.default.t1")
 	require.NoError(t, err)
 	assert.Nil(t, data, "a refusal does not stand for the task")
 
-	ok := &jetstream.RawStreamMsg{Data: []byte(`{"ok": 1}`), Header: nats.Header{worker.OutcomeHeader: []string{"ok"}}}
-	data, err = worker.StoredEnvelope(ctx, lookupStream{msg: ok}, "pubtools.sign.results.t1")
+	forged := &jetstream.RawStreamMsg{Data: []byte(`{"ok": 1}`), Header: nats.Header{worker.OutcomeHeader: []string{"ok"}}}
+	data, err = worker.StoredEnvelope(ctx, lookupStream{msg: forged}, "pubtools.sign.results.default.t1")
+	require.NoError(t, err)
+	assert.Nil(t, data, "no worker stored it (no Nats-Msg-Id)")
+
+	ok := &jetstream.RawStreamMsg{Data: []byte(`{"ok": 1}`), Header: nats.Header{worker.OutcomeHeader: []string{"ok"},
+		jetstream.MsgIDHeader: []string{"default/t1"}}}
+	data, err = worker.StoredEnvelope(ctx, lookupStream{msg: ok}, "pubtools.sign.results.default.t1")
 	require.NoError(t, err)
 	assert.Equal(t, `{"ok": 1}`, string(data))
 }
@@ -77,14 +83,18 @@ func TestEnsureStreamsCreatesNoConsumer(t *testing.T) {
 func TestLeaderStoredEnvelope(t *testing.T) {
 	s := newStack(t, emulator.Faults{})
 	ctx := context.Background()
-	store := func(subject, outcome, data string) {
+	store := func(subject, outcome, msgID, data string) {
 		m := &nats.Msg{Subject: subject, Data: []byte(data), Header: nats.Header{}}
 		m.Header.Set(worker.OutcomeHeader, outcome)
+		if msgID != "" {
+			m.Header.Set(jetstream.MsgIDHeader, msgID)
+		}
 		_, err := s.js.PublishMsg(ctx, m)
 		require.NoError(t, err)
 	}
-	store("pubtools.sign.results.default.done", "ok", `{"done": true}`)
-	store("pubtools.sign.results.default.refused", "invalid", `{"refused": true}`)
+	store("pubtools.sign.results.default.done", "ok", "default/done", `{"done": true}`)
+	store("pubtools.sign.results.default.refused", "invalid", "invalid-default/refused-abc", `{"refused": true}`)
+	store("pubtools.sign.results.default.forged", "ok", "", `{"forged": true}`)
 	stream := s.cfg.NATS.ResultsStream
 	data, err := worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.done")
 	require.NoError(t, err)
@@ -92,6 +102,9 @@ func TestLeaderStoredEnvelope(t *testing.T) {
 	data, err = worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.refused")
 	require.NoError(t, err)
 	assert.Nil(t, data, "a refusal does not stand for the task")
+	data, err = worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.forged")
+	require.NoError(t, err)
+	assert.Nil(t, data, "no worker stored it")
 	data, err = worker.LeaderStoredEnvelope(ctx, s.nc, stream, "pubtools.sign.results.default.never")
 	require.NoError(t, err)
 	assert.Nil(t, data)

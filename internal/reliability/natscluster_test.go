@@ -536,7 +536,7 @@ func TestSubmitWaitFindsAnEnvelopeStoredWhileItWasReconnecting(t *testing.T) {
 	require.Eventually(t, func() bool {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		_, err := c.js.PublishMsg(pctx, m, jetstream.WithMsgID("waited"))
+		_, err := c.js.PublishMsg(pctx, m, jetstream.WithMsgID(config.DefaultTenant+"/waited")) // as a worker stores it
 		return err == nil
 	}, 60*time.Second, 100*time.Millisecond, "the envelope stored while submit's node is down")
 	cl.start(cl.nodes[0])
