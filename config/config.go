@@ -155,6 +155,15 @@ type Worker struct {
 	// MaxTaskBytes is the largest task message accepted; larger ones get
 	// an error envelope.
 	MaxTaskBytes int `yaml:"max_task_bytes" env:"MAX_TASK_BYTES"`
+	// MaxRequestsPerTask bounds the signing requests one task makes
+	// (references × keys, inputs × keys; batch: claims × keys): a task
+	// over it gets an error envelope before anything is allocated per
+	// request. The default lets a 10,000-reference release with 10 keys
+	// through.
+	MaxRequestsPerTask int `yaml:"max_requests_per_task" env:"MAX_REQUESTS_PER_TASK"`
+	// MaxInputBytes bounds the bytes a msg-clear or msg-blob task asks to
+	// have signed: the sum of its inputs' lengths times its keys.
+	MaxInputBytes int `yaml:"max_input_bytes" env:"MAX_INPUT_BYTES"`
 }
 
 // NATS configures where tasks come from and results go to.
@@ -193,7 +202,8 @@ type NATS struct {
 	RequestSubject string `yaml:"request_subject" env:"REQUEST_SUBJECT"`
 	// AckWait is how long a task may run without an ack before redelivery.
 	AckWait time.Duration `yaml:"ack_wait" env:"ACK_WAIT"`
-	// MaxDeliver bounds deliveries of one task.
+	// MaxDeliver bounds deliveries of one task; a task that reaches it
+	// gets a final error envelope and leaves the tasks stream.
 	MaxDeliver int `yaml:"max_deliver" env:"MAX_DELIVER"`
 	// Tenant is the tenant `submit` publishes as (its --tenant default):
 	// tasks go to <tasks prefix>.<tenant>.<signer>, envelopes come back on
@@ -224,6 +234,14 @@ type NATS struct {
 	// envelope (and to ask whether one is stored) while the results stream
 	// has no leader, before the task is handed back for later.
 	StoreTimeout time.Duration `yaml:"store_timeout" env:"STORE_TIMEOUT"`
+	// TasksMaxAge is how long a task waits in the tasks stream before it is
+	// dropped (set when the stream is created).
+	TasksMaxAge time.Duration `yaml:"tasks_max_age" env:"TASKS_MAX_AGE"`
+	// ResultsBucket names the JetStream Object Store buckets holding
+	// envelopes larger than the server's max payload, one per tenant:
+	// <results_bucket>_<tenant>. The results stream then holds a small
+	// envelope pointing at the object ("envelope_object").
+	ResultsBucket string `yaml:"results_bucket" env:"RESULTS_BUCKET"`
 }
 
 // HTTP configures the health and metrics endpoint.
@@ -240,6 +258,12 @@ type Log struct {
 	// Format is the log format: auto (tint on a terminal, JSON otherwise),
 	// text or json.
 	Format string `yaml:"format" env:"FORMAT"`
+	// RepeatLimit is how many records with the same level and message are
+	// written per repeat_interval; further repeats are dropped and counted
+	// in the next record that gets through. 0 turns the limit off.
+	RepeatLimit int `yaml:"repeat_limit" env:"REPEAT_LIMIT"`
+	// RepeatInterval is the window of repeat_limit.
+	RepeatInterval time.Duration `yaml:"repeat_interval" env:"REPEAT_INTERVAL"`
 }
 
 // Tenant is one tenant's rights (tenants.<name>): what its tasks,

@@ -22,6 +22,9 @@ func Defaults() *File {
 			Concurrency:   64,
 			ShutdownGrace: 30 * time.Second,
 			MaxTaskBytes:  1 << 20,
+			// 10,000 references × 10 keys.
+			MaxRequestsPerTask: 100_000,
+			MaxInputBytes:      64 << 20,
 		},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222",
@@ -38,9 +41,11 @@ func Defaults() *File {
 			ResultsMaxAge:  7 * 24 * time.Hour,
 			PullExpiry:     4 * time.Second,
 			StoreTimeout:   5 * time.Minute,
+			TasksMaxAge:    24 * time.Hour,
+			ResultsBucket:  "PUBTOOLS_SIGN_ENVELOPES",
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9464"},
-		Log:  Log{Level: "info", Format: "auto"},
+		Log:  Log{Level: "info", Format: "auto", RepeatLimit: 20, RepeatInterval: time.Minute},
 	}
 }
 

@@ -187,6 +187,12 @@ func (f *File) validateDaemon() error {
 	if f.Worker.MaxTaskBytes < 1024 {
 		p.add(f.errorf("worker.max_task_bytes", "must be at least 1024, got %d", f.Worker.MaxTaskBytes))
 	}
+	if f.Worker.MaxRequestsPerTask < 1 {
+		p.add(f.errorf("worker.max_requests_per_task", "must be at least 1, got %d", f.Worker.MaxRequestsPerTask))
+	}
+	if f.Worker.MaxInputBytes < 1 {
+		p.add(f.errorf("worker.max_input_bytes", "must be at least 1, got %d", f.Worker.MaxInputBytes))
+	}
 	if strings.ContainsAny(f.Worker.ID, " .*>") {
 		p.add(f.errorf("worker.id", "must not contain spaces, '.', '*' or '>': %q", f.Worker.ID))
 	}
@@ -207,6 +213,15 @@ func (f *File) validateDaemon() error {
 		p.add(f.errorf("nats.max_deliver", "must be at least 1, got %d", n.MaxDeliver))
 	}
 	f.validateCluster(&p)
+	if n.TasksMaxAge < 0 {
+		p.add(f.errorf("nats.tasks_max_age", "must not be negative, got %s", n.TasksMaxAge))
+	}
+	if n.ResultsBucket == "" {
+		p.add(f.errorf("nats.results_bucket", "required"))
+	}
+	if f.Log.RepeatLimit < 0 || (f.Log.RepeatLimit > 0 && f.Log.RepeatInterval <= 0) {
+		p.add(f.errorf("log.repeat_limit", "want repeat_limit >= 0 and a positive repeat_interval, got %d per %s", f.Log.RepeatLimit, f.Log.RepeatInterval))
+	}
 	if _, err := logging.ParseLevel(f.Log.Level); err != nil || f.Log.Level == "" {
 		p.add(f.errorf("log.level", "want debug, info, warning or error, got %q", f.Log.Level))
 	}

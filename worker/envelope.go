@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
@@ -27,6 +28,8 @@ type Envelope struct {
 
 	stored  []byte // an envelope an earlier delivery already published
 	encoded []byte // Encode's output: encoding releases the result's spool
+	// published is what publish sent (a pointer envelope for a large one).
+	published []byte
 }
 
 // Outcome classifies an envelope for metrics: ok, failed (replies or
@@ -50,9 +53,22 @@ func (e *Envelope) Encode() ([]byte, error) {
 	if e.stored != nil {
 		return e.stored, nil
 	}
+	if e.published != nil {
+		return e.published, nil
+	}
 	if e.encoded != nil {
 		return e.encoded, nil
 	}
+	var buf bytes.Buffer
+	if err := e.encodeTo(&buf); err != nil {
+		return nil, err
+	}
+	e.encoded = buf.Bytes()
+	return e.encoded, nil
+}
+
+// encodeTo streams the envelope to w and releases the result.
+func (e *Envelope) encodeTo(w io.Writer) error {
 	lead := pyjson.Object{
 		{Key: "schema", Value: ResultSchema},
 		{Key: "task_id", Value: e.TaskID},
@@ -66,15 +82,9 @@ func (e *Envelope) Encode() ([]byte, error) {
 		lead = append(lead, pyjson.Member{Key: "traceparent", Value: e.TraceParent})
 	}
 	lead = append(lead, pyjson.Member{Key: "failed", Value: e.Result.Failed})
-	var buf bytes.Buffer
-	err := e.Result.WriteJSON(&buf, lead)
+	err := e.Result.WriteJSON(w, lead)
 	// The encoding is all that is kept of a result: release what it holds.
-	err = errors.Join(err, e.Result.Close())
-	if err != nil {
-		return nil, err
-	}
-	e.encoded = buf.Bytes()
-	return e.encoded, nil
+	return errors.Join(err, e.Result.Close())
 }
 
 // invalidResult is the result document of a task that could not be run.

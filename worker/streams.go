@@ -19,7 +19,7 @@ import (
 func TasksStreamConfig(n *config.NATS) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.TasksStream, Subjects: []string{n.TasksSubject}, Retention: jetstream.WorkQueuePolicy,
-		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
+		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute, MaxAge: n.TasksMaxAge,
 		Replicas: n.StreamReplicas, Placement: placement(n),
 	}
 }

@@ -73,20 +73,28 @@ type TaskError struct {
 	Problem string
 }
 
-// Error names the field, when known, and the problem.
+// Error names the field, when known, and the problem, repeating at most a
+// few hundred bytes of the task's own text (see clip).
 func (e *TaskError) Error() string {
 	if e.Field == "" {
-		return e.Problem
+		return clip(e.Problem, maxEchoProblem)
 	}
-	return e.Field + ": " + e.Problem
+	return clip(e.Field, maxEchoField) + ": " + clip(e.Problem, maxEchoProblem)
 }
 
 // taskIDPattern keeps task ids usable as one or more NATS subject tokens.
 var taskIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
-// DecodeTask parses and validates a task. It returns the task id it could
-// read even when the task is invalid, so the error envelope finds its way.
+// DecodeTask parses and validates a task under maxBytes and the default
+// request and input limits (see DecodeTaskWithin). It returns the task id
+// it could read even when the task is invalid, so the error envelope finds
+// its way.
 func DecodeTask(data []byte, maxBytes int) (*Task, error) {
+	return DecodeTaskWithin(data, Limits{MaxTaskBytes: maxBytes})
+}
+
+// decodeTask parses and validates a task of at most maxBytes.
+func decodeTask(data []byte, maxBytes int) (*Task, error) {
 	if len(data) > maxBytes {
 		return &Task{TaskID: peekTaskID(data)}, &TaskError{Problem: fmt.Sprintf("task is %d bytes, over the %d byte limit", len(data), maxBytes)}
 	}

@@ -39,6 +39,8 @@ type Worker struct {
 	log       *slog.Logger
 	slots     chan struct{} // one per task in flight
 	consumers []jetstream.Consumer
+	// bigEnvelopes holds envelopes over the NATS max payload.
+	bigEnvelopes envelopeBuckets
 }
 
 // New connects to JetStream, creates the streams if they are missing and
@@ -69,6 +71,11 @@ func New(ctx context.Context, o Options) (*Worker, error) {
 // replicas that have them); the signers share the worker.concurrency
 // slots.
 func (w *Worker) Run(ctx context.Context) error {
+	stopGiveUps, err := w.watchMaxDeliveries()
+	if err != nil {
+		return err
+	}
+	defer stopGiveUps()
 	names := w.signers.Names()
 	w.servedMetric(names)
 	if len(names) == 0 {
@@ -191,9 +198,15 @@ func (w *Worker) handOver(ctx context.Context, msg jetstream.Msg, tasks chan<- j
 	select {
 	case tasks <- msg:
 	case <-ctx.Done():
-		_ = msg.Nak()
+		_ = msg.NakWithDelay(handBackDelay)
 	}
 }
+
+// handBackDelay keeps a task handed back at shutdown from coming straight
+// back to the draining replica's outstanding pull: each such round trip
+// is a delivery, and a task could burn its nats.max_deliver (and be given
+// up) without ever being tried.
+const handBackDelay = 2 * time.Second
 
 // servedMetric says which signers this replica takes tasks for.
 func (w *Worker) servedMetric(names []string) {
@@ -235,6 +248,10 @@ func (w *Worker) handleJetStream(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if err := w.publish(ctx, env); err != nil {
+		if attempt >= w.cfg.NATS.MaxDeliver {
+			w.giveUp(ctx, msg, env, attempt, err)
+			return
+		}
 		w.log.Error("store envelope failed; task will be redelivered", "task_id", env.TaskID, "error", err)
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
@@ -280,12 +297,12 @@ func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers 
 	}
 	w.metrics.InFlight.Inc()
 	defer w.metrics.InFlight.Dec()
-	task, err := DecodeTask(data, w.cfg.Worker.MaxTaskBytes)
+	task, err := DecodeTaskWithin(data, LimitsOf(&w.cfg.Worker))
 	if rerr := relayedTask(headers); rerr != nil {
 		task, err = &Task{}, rerr
 	}
 	env.TaskID = task.TaskID
-	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", task.Signer, "attempt", attempt)
+	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", clip(task.Signer, maxEchoField), "attempt", attempt)
 	signer := task.Signer
 	if signer == "" || err != nil {
 		signer = "invalid"
@@ -342,11 +359,12 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 	if env.stored != nil {
 		return nil
 	}
-	data, err := env.Encode()
+	subject := w.subject(env)
+	data, err := w.encodeFitting(ctx, env, subject)
 	if err != nil {
 		return fmt.Errorf("encode envelope: %w", err)
 	}
-	m := &nats.Msg{Subject: w.subject(env), Data: data, Header: nats.Header{}}
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	m.Header.Set(OutcomeHeader, env.Outcome())
 	msgID := envelopeMsgID(env.Tenant, env.TaskID)
 	if env.Invalid {
@@ -362,6 +380,9 @@ func (w *Worker) publish(ctx context.Context, env *Envelope) error {
 		}
 		return ack, err
 	})
+	if err == nil {
+		env.published = data // what was stored is what a second Encode returns
+	}
 	return err
 }
 

@@ -206,7 +206,7 @@ func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
 	require.Len(t, envs, 6)
 	for _, e := range envs {
 		assert.Equal(t, "taker", e.WorkerID)
-		assert.Equal(t, "ok", e.SignerResult.Status)
+		assert.Equal(t, "ok", e.SignerResult.Status, e.SignerResult.ErrorMessage)
 	}
 }
 

@@ -29,6 +29,9 @@ type listener struct {
 // connection) before Listen returns. An address already attached is shared
 // at once, whatever attach of another address is waiting on the broker.
 func (c *Client) Listen(ctx context.Context, address string, reusable bool) (func(), error) {
+	if err := c.refused.check(address); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	l := c.listeners[address]
 	if l == nil {
@@ -53,18 +56,26 @@ func (c *Client) Listen(ctx context.Context, address string, reusable bool) (fun
 }
 
 // ensureAttached attaches l to the live connection unless it already is,
-// waiting for a reconnection if the connection drops meanwhile.
+// waiting for a reconnection if the connection drops meanwhile. Each
+// attach is bounded (attachTimeout); an address the broker refuses fails
+// (attachFailed).
 func (c *Client) ensureAttached(ctx context.Context, l *listener) error {
-	for {
+	for tries := 0; ; {
 		st, err := c.waitConnected(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.attachOnce(ctx, st, l)
+		actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
+		err = c.attachOnce(actx, st, l)
+		cancel()
 		if err == nil {
 			return nil
 		}
-		if !lost(st, err) || ctx.Err() != nil {
+		if errors.Is(err, errClosed) {
+			return err
+		}
+		tries++
+		if retry, err := c.attachFailed(ctx, st, l.address, tries, err); !retry {
 			return err
 		}
 		select {
@@ -99,7 +110,9 @@ func (c *Client) release(l *listener) {
 	if l.refs > 0 || c.closed {
 		return
 	}
-	if !l.reusable {
+	// A listener that never got a receiver (its attach failed) has nothing
+	// to reuse: dropped at once, the supervisor does not attach it again.
+	if !l.reusable || l.recv == nil {
 		c.detachIdleLocked(l)
 		return
 	}

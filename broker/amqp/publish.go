@@ -24,6 +24,7 @@ import (
 // sent twice; its replies share one request_id and the second is counted
 // as unknown and dropped (README, "Reliability": re-sending).
 func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
+	attachTries := 0
 	for next := 0; next < reqs.Len(); {
 		st, err := c.waitConnected(ctx)
 		if err != nil {
@@ -36,6 +37,23 @@ func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("publish: %w", ctx.Err())
+		}
+		if errors.Is(err, broker.ErrAddressRefused) {
+			return err
+		}
+		var attach *senderAttachError
+		if errors.As(err, &attach) {
+			attachTries++
+			retry, err := c.attachFailed(ctx, st, attach.address, attachTries, attach.err)
+			if !retry {
+				return err
+			}
+			select {
+			case <-st.conn.Done():
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("publish: %w", ctx.Err())
+			}
 		}
 		if !lost(st, err) {
 			return err
@@ -88,9 +106,14 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 			}
 			queue = queue[1:]
 		}
-		sender, err := st.sender(ctx, r.Address)
-		if err != nil {
+		if err := c.refused.check(r.Address); err != nil {
 			return confirmed, err
+		}
+		actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
+		sender, err := st.sender(actx, r.Address)
+		cancel()
+		if err != nil {
+			return confirmed, &senderAttachError{address: r.Address, err: err}
 		}
 		receipt, err := sender.SendWithReceipt(ctx, requestMessage(r), nil)
 		if err != nil {
@@ -143,3 +166,13 @@ func (st *connState) dropSender(address string) {
 	defer st.sendersMu.Unlock()
 	delete(st.senders, address)
 }
+
+// senderAttachError marks a failure to attach the sender link, which
+// attachFailed classifies, from a failure to send on it.
+type senderAttachError struct {
+	address string
+	err     error
+}
+
+func (e *senderAttachError) Error() string { return e.err.Error() }
+func (e *senderAttachError) Unwrap() error { return e.err }

@@ -46,7 +46,8 @@ func newServe() *cobra.Command {
 			if err != nil {
 				return &exitError{code: ExitUsage, msg: err.Error()}
 			}
-			log := logging.New(cmd.ErrOrStderr(), level, cfg.Log.Format).With("worker_id", cfg.Worker.ID)
+			log := logging.New(cmd.ErrOrStderr(), level, cfg.Log.Format)
+			log = slog.New(logging.LimitRepeats(log.Handler(), cfg.Log.RepeatLimit, cfg.Log.RepeatInterval)).With("worker_id", cfg.Worker.ID)
 			exitOnSecondSignal(log)
 			return serve(cmd.Context(), cfg, log)
 		},

@@ -59,7 +59,7 @@ func newSubmit() *cobra.Command {
 				t.TaskID = "t-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 			}
 			data, _ := json.Marshal(&t)
-			if _, err := worker.DecodeTask(data, cfg.Worker.MaxTaskBytes); err != nil {
+			if _, err := worker.DecodeTaskWithin(data, worker.LimitsOf(&cfg.Worker)); err != nil {
 				return &exitError{code: ExitUsage, msg: "task: " + err.Error()}
 			}
 			url := firstNonEmpty(natsURL, cfg.NATS.URL, defaultNATSURL)
@@ -122,7 +122,7 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		if !wait {
 			return nil
 		}
-		return printEnvelope(cmd, stored)
+		return printEnvelope(cmd, js, stored)
 	}
 	var envelopes jetstream.Consumer
 	if wait {
@@ -154,16 +154,21 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
 	}
-	return printEnvelope(cmd, env)
+	return printEnvelope(cmd, js, env)
 }
 
 // afterPublish lets a test store the envelope between the publish and the
 // first read, the moment a fast daemon can beat the watcher to.
 var afterPublish = func() {}
 
-// printEnvelope prints an envelope; the exit is 1 unless it says every
-// signature succeeded.
-func printEnvelope(cmd *cobra.Command, data []byte) error {
+// printEnvelope prints an envelope (fetching one too large for a NATS
+// message from its object); the exit is 1 unless it says every signature
+// succeeded.
+func printEnvelope(cmd *cobra.Command, js jetstream.JetStream, data []byte) error {
+	data, err := worker.ResolveEnvelope(cmd.Context(), js, data)
+	if err != nil {
+		return &exitError{code: ExitFailed, msg: err.Error()}
+	}
 	fmt.Fprintln(cmd.OutOrStdout(), string(data))
 	var env struct {
 		SignerResult struct{ Status string } `json:"signer_result"`

@@ -38,6 +38,9 @@ func (s *Signer) newPrepared(ctx context.Context, requester string, op opFields)
 		return nil, ErrNoRequester
 	}
 	p := &prepared{signer: s, creator: creator, values: s.templateValues(creator, op), trace: signers.TraceFrom(ctx)}
+	if err := s.checkAddressValues(p.values, requester != ""); err != nil {
+		return nil, err
+	}
 	address, err := s.cfg.TopicSendTo.Format(p.values)
 	if err != nil {
 		return nil, &signers.InputError{Field: "topic_send_to", Problem: err.Error()}
