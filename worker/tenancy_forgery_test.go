@@ -17,21 +17,47 @@ import (
 // forgeryPort is this file's nats-server (h14b's range).
 const forgeryPort = 12011
 
-// A tenant cannot publish into another tenant's results, but nats-server
-// answers a request on whatever reply subject it carries, with its own
-// rights: the publish ack of team-a's own task, sent with the reply
-// subject pubtools.sign.results.team-b.victim, is stored there in the
-// results stream. The worker must not take that message for the
-// envelope of team-b's task "victim" (which then was never signed and
-// its submitter got the forged message), nor may submit print it.
+// watch subscribes as nc to subject and counts what arrives.
+func watch(t *testing.T, nc *nats.Conn, subject string) func() int {
+	t.Helper()
+	ch := make(chan struct{}, 1024)
+	_, err := nc.Subscribe(subject, func(*nats.Msg) { ch <- struct{}{} })
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return func() int { return len(ch) }
+}
+
+// onSubjects is how many messages stream holds on subjects matching filter.
+func onSubjects(t *testing.T, op *nats.Conn, stream, filter string) map[string]uint64 {
+	t.Helper()
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	s, err := js.Stream(context.Background(), stream)
+	require.NoError(t, err)
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+	require.NoError(t, err)
+	return info.State.Subjects
+}
+
+// nats-server answers a request on whatever reply subject the requester
+// names, with its own rights. On one shared account, the publish ack of
+// team-a's own task, sent with the reply subject
+// pubtools.sign.results.team-b.victim, was stored there in the results
+// stream. With an account per tenant the reply subject names a subject of
+// team-a's own account: the ack comes back there, and nothing appears on
+// team-b's results (the operator, in the daemon's account, and team-b
+// itself watch).
 func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 	ts := newTenancyAt(t, forgeryPort)
 	a, b := ts.connect("team-a"), ts.connect("team-b")
+	op := ts.connect("operator")
 	imgA := ts.own.Host + "/team-a/app:1"
 	digestA := ts.own.PushRandomImage(t, imgA)
 	imgOther := ts.other.Host + "/ns/app:1"
 	digestOther := ts.other.PushRandomImage(t, imgOther)
 	victim := worker.ResultSubject(ts.cfg.NATS.ResultsPrefix, "team-b", "victim")
+	opSaw, bSaw := watch(t, op, "pubtools.sign.results.team-b.>"), watch(t, b, "pubtools.sign.results.team-b.>")
+	aGotAck := watch(t, a, victim)
 
 	// team-a publishes its own, valid task with the reply subject of
 	// team-b's future envelope.
@@ -40,70 +66,88 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.PublishMsg(&nats.Msg{Subject: worker.TaskSubject(ts.cfg.NATS.TasksSubject, "team-a", "cosign-container"),
 		Reply: victim, Data: data}))
-	require.NoError(t, a.Flush())
-	opJS, err := jetstream.New(ts.connect("operator"))
-	require.NoError(t, err)
-	results, err := opJS.Stream(context.Background(), ts.cfg.NATS.ResultsStream)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		_, err := results.GetLastMsgForSubject(context.Background(), victim)
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "the shipped single-account config lets the server store team-a's publish ack on %s", victim)
-	forged, err := worker.StoredEnvelope(context.Background(), results, victim)
-	require.NoError(t, err)
-	assert.Nil(t, forged, "a message the worker did not store is no envelope")
+	require.Eventually(t, func() bool { return aGotAck() == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the publish ack comes back into team-a's own account")
+	assert.Equal(t, "ok", ts.envelope(a, "team-a", "a-forger").SignerResult.Status)
+	// A direct get of team-a's own envelope answered "on" team-b's results.
+	require.NoError(t, a.PublishRequest("$JS.API.DIRECT.GET."+ts.cfg.NATS.ResultsStream+".pubtools.sign.results.team-a.a-forger", victim, nil))
+	require.Eventually(t, func() bool { return aGotAck() == 2 }, 10*time.Second, 10*time.Millisecond,
+		"the direct get answer comes back into team-a's own account")
+	require.NoError(t, op.Flush())
+	require.NoError(t, b.Flush())
+	assert.Empty(t, onSubjects(t, op, ts.cfg.NATS.ResultsStream, "pubtools.sign.results.team-b.>"), "nothing stored on team-b's results")
+	assert.Zero(t, opSaw(), "nothing published on team-b's results")
+	assert.Zero(t, bSaw(), "team-b saw nothing on its results")
 
 	// team-b's task with that id is signed, and its envelope stored.
 	require.NoError(t, ts.publish(b, "team-b", "cosign-container", worker.Task{TaskID: "victim", Signer: worker.SignerCosignContainer,
 		SigningKeys: []string{"team-b-cosign"}, References: []string{imgOther}, Digests: []string{digestOther}}))
-	bjs, err := jetstream.New(b)
-	require.NoError(t, err)
-	bResults, err := bjs.Stream(context.Background(), ts.cfg.NATS.ResultsStream)
-	require.NoError(t, err)
-	var stored []byte
-	require.Eventually(t, func() bool {
-		var err error
-		stored, err = worker.StoredEnvelope(context.Background(), bResults, victim)
-		return err == nil && stored != nil
-	}, 60*time.Second, 50*time.Millisecond, "team-b's task was never signed: the forged message stood in for its envelope")
-	var e envelope
-	require.NoError(t, json.Unmarshal(stored, &e), string(stored))
+	e := ts.envelope(b, "team-b", "victim")
 	assert.Equal(t, "victim", e.TaskID)
 	assert.Equal(t, "ok", e.SignerResult.Status, e.SignerResult.ErrorMessage)
 }
 
-// nats-server relays what a tenant may read onto any subject it names:
-// a direct get of team-a's own envelope for its task "b-next", answered
-// on team-b's tasks subject (a push consumer on team-a's results with
-// that deliver subject does the same). The worker takes such a message
-// for a task of team-b; its refusal must not land on team-b's results
-// for the id team-a chose, where team-b's submit --wait for "b-next"
-// would print it.
-func TestARelayedEnvelopeIsNoTaskOfAnotherTenant(t *testing.T) {
+// On one shared account nats-server relayed what a tenant may read onto
+// any subject it named: a direct get of team-a's own envelope answered on
+// team-b's tasks subject became a task of team-b. With an account per
+// tenant that reply subject is team-a's own, which leads nowhere (team-a
+// imports no team-b subject): nothing reaches team-b's tasks or results.
+// And team-a has no JetStream API on the daemon's streams beyond that
+// direct get: no stream info (it would list every tenant's task ids), no
+// consumers (push consumers delivering anywhere, consumers without
+// bound), and no direct get of team-b's results.
+func TestATenantHasNoJetStreamOnTheDaemonsStreams(t *testing.T) {
 	ts := newTenancyAt(t, forgeryPort+1)
 	a := ts.connect("team-a")
+	op := ts.connect("operator")
 	imgA := ts.own.Host + "/team-a/app:1"
 	digestA := ts.own.PushRandomImage(t, imgA)
 	require.NoError(t, ts.publish(a, "team-a", "cosign-container", worker.Task{TaskID: "b-next", Signer: worker.SignerCosignContainer,
 		SigningKeys: []string{"team-a-cosign"}, References: []string{imgA}, Digests: []string{digestA}}))
 	require.Equal(t, "ok", ts.envelope(a, "team-a", "b-next").SignerResult.Status)
+	opTasks := watch(t, op, "pubtools.sign.tasks.team-b.>")
 
 	bTasks := worker.TaskSubject(ts.cfg.NATS.TasksSubject, "team-b", "cosign-container")
 	own := worker.ResultSubject(ts.cfg.NATS.ResultsPrefix, "team-a", "b-next")
 	require.NoError(t, a.PublishRequest("$JS.API.DIRECT.GET."+ts.cfg.NATS.ResultsStream+"."+own, bTasks, nil))
+	// The same request answered on team-a's inbox: the first was
+	// answered by then.
+	msg, err := a.Request("$JS.API.DIRECT.GET."+ts.cfg.NATS.ResultsStream+"."+own, nil, 5*time.Second)
+	require.NoError(t, err)
+	require.True(t, worker.StoredByWorker(own, msg.Header), "team-a reads its own envelope")
+	require.NoError(t, op.Flush())
+	assert.Zero(t, opTasks(), "nothing published on team-b's tasks")
+	assert.Empty(t, onSubjects(t, op, ts.cfg.NATS.TasksStream, "pubtools.sign.tasks.team-b.>"), "nothing queued for team-b")
 
-	opJS, err := jetstream.New(ts.connect("operator"))
-	require.NoError(t, err)
-	results, err := opJS.Stream(context.Background(), ts.cfg.NATS.ResultsStream)
-	require.NoError(t, err)
-	var stored map[string]uint64
-	require.Eventually(t, func() bool {
-		info, err := results.Info(context.Background(), jetstream.WithSubjectFilter("pubtools.sign.results.team-b.>"))
+	// No JetStream API but the direct get of its own results.
+	results, tasks := ts.cfg.NATS.ResultsStream, ts.cfg.NATS.TasksStream
+	consumer := `{"stream_name":"` + results + `","config":{"durable_name":"x","filter_subject":"pubtools.sign.results.team-a.>"}}`
+	for api, body := range map[string]string{
+		"$JS.API.STREAM.INFO." + results: `{"subjects_filter":">"}`,
+		"$JS.API.STREAM.INFO." + tasks:   ``,
+		"$JS.API.STREAM.NAMES":           ``,
+		"$JS.API.CONSUMER.CREATE." + results + ".x.pubtools.sign.results.team-a.>": consumer,
+		"$JS.API.CONSUMER.CREATE." + results + ".x":                                consumer,
+		"$JS.API.CONSUMER.DURABLE.CREATE." + results + ".x":                        consumer,
+		"$JS.API.CONSUMER.DELETE." + results + ".x":                                ``,
+		"$JS.API.CONSUMER.MSG.NEXT." + tasks + ".x":                                `{"batch":1}`,
+		"$JS.API.STREAM.MSG.GET." + results:                                        `{"last_by_subj":"` + own + `"}`,
+		"$JS.API.DIRECT.GET." + results:                                            `{"last_by_subj":"` + own + `"}`,
+	} {
+		resp, err := a.Request(api, []byte(body), 2*time.Second)
 		if err != nil {
-			return false
+			assert.ErrorIs(t, err, nats.ErrNoResponders, api)
+			continue
 		}
-		stored = info.State.Subjects
-		return len(stored) > 0
-	}, 30*time.Second, 50*time.Millisecond, "the worker answers the relayed message")
-	assert.Equal(t, map[string]uint64{"pubtools.sign.results.team-b.invalid": 1}, stored, "refused on team-b's invalid subject, not on the id team-a picked")
+		var r struct {
+			Error *jetstream.APIError `json:"error"`
+		}
+		require.NoError(t, json.Unmarshal(resp.Data, &r), "%s: %s", api, resp.Data)
+		require.NotNil(t, r.Error, "%s answered: %s", api, resp.Data)
+		assert.Equal(t, 10039, int(r.Error.ErrorCode), "%s: %s", api, r.Error) // JetStream not enabled for account
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = worker.DirectStored(ctx, a, ts.cfg.NATS.ResultsStream, "pubtools.sign.results.team-b.b-next")
+	assert.ErrorIs(t, err, nats.ErrNoResponders, "no direct get of team-b's results")
 }

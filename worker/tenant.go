@@ -32,15 +32,23 @@ const DefaultInboxPrefix = "_INBOX"
 // subscribe to: _INBOX_<tenant>.
 func InboxPrefix(tenant string) string { return DefaultInboxPrefix + "_" + tenant }
 
+// ServiceReplyPrefix starts the reply subject nats-server gives a request
+// that came through a service import from another account (a tenant's
+// own account, deploy/nats/tenants.conf): a subject it made up, which
+// leads back only to the requester's reply subject in the requester's
+// account, whatever that names.
+const ServiceReplyPrefix = "_R_."
+
 // ReplyAllowed says whether a micro request may be answered on its reply
 // subject: only an inbox of the route's tenant (_INBOX_<tenant>.…, and
-// for the default tenant also _INBOX.…), never a stream, KV, JetStream
+// for the default tenant also _INBOX.…) or a server-made reply of a
+// request from another account (_R_.…), never a stream, KV, JetStream
 // API or another tenant's subject.
 func (r Route) ReplyAllowed() bool {
 	if r.Tenant == "" || strings.ContainsAny(r.Reply, "*> \t") {
 		return false
 	}
-	return strings.HasPrefix(r.Reply, InboxPrefix(r.Tenant)+".") ||
+	return strings.HasPrefix(r.Reply, InboxPrefix(r.Tenant)+".") || strings.HasPrefix(r.Reply, ServiceReplyPrefix) ||
 		(r.Tenant == config.DefaultTenant && strings.HasPrefix(r.Reply, DefaultInboxPrefix+"."))
 }
 

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -103,38 +101,39 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: err.Error()}
 	}
-	results, err := retryNATS(ctx, natsRetry, func(actx context.Context) (jetstream.Stream, error) {
-		return resultsStream(actx, js, &cfg.NATS)
-	})
-	if err != nil {
-		return &exitError{code: ExitFailed, msg: err.Error()}
-	}
 	resultSubject := worker.ResultSubject(cfg.NATS.ResultsPrefix, tenant, t.TaskID)
 	// A task id that already has an envelope (not a refusal) is done: the
 	// daemon would not sign it again, so there is nothing to wait for.
-	stored, err := lookUpStored(ctx, results, resultSubject)
+	// Looked up with a direct get and watched with a core subscription:
+	// a tenant's NATS account has no other JetStream API on the daemon's
+	// streams (deploy/nats/tenants.conf), and the single account needs
+	// nothing else either.
+	since := int64(0)
+	stored, err := lookUpStored(ctx, nc, js, &cfg.NATS, resultSubject)
 	if err != nil { // the daemon asks again before signing: submitting is safe
+		since = -1
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: cannot tell whether task %s already has an envelope (%v); submitting\n", t.TaskID, err)
+	} else if stored != nil {
+		since = int64(storedSeq(stored))
 	}
-	if stored != nil {
+	if isEnvelope(stored) {
 		fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: task %s already has an envelope; not submitted again\n", t.TaskID)
 		if !wait {
 			return nil
 		}
-		return printEnvelope(cmd, js, stored)
+		return printEnvelope(cmd, js, stored.Data)
 	}
-	var envelopes jetstream.Consumer
+	var live *nats.Subscription
 	if wait {
-		// Everything stored after the stream's state read before publishing:
-		// an ordered consumer is created on its first fetch, so "new" would
-		// miss an envelope stored in between (a refusal takes a millisecond).
-		envelopes, err = results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{resultSubject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq: results.CachedInfo().State.LastSeq + 1})
+		// Subscribed before publishing: a refusal takes a millisecond.
+		if live, err = nc.SubscribeSync(resultSubject); err == nil {
+			err = nc.Flush()
+		}
 		if err != nil {
 			return &exitError{code: ExitFailed, msg: fmt.Sprintf("watch %s: %v", resultSubject, err)}
 		}
+		defer func() { _ = live.Unsubscribe() }()
 	}
 	hdr := nats.Header{}
 	hdr.Set(jetstream.MsgIDHeader, worker.TaskMsgID(tenant, t.TaskID, data))
@@ -150,7 +149,7 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		return nil
 	}
 	afterPublish()
-	env, err := waitEnvelope(ctx, envelopes, results, resultSubject, timeout)
+	env, err := waitEnvelope(ctx, nc, live, cfg.NATS.ResultsStream, resultSubject, since, timeout)
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("no envelope for %s within %s: %v", t.TaskID, timeout, err)}
 	}
@@ -178,20 +177,6 @@ func printEnvelope(cmd *cobra.Command, js jetstream.JetStream, data []byte) erro
 		return errFailed
 	}
 	return nil
-}
-
-// resultsStream finds the results stream. A tenant's NATS user may only
-// look streams up; only when they are missing (a first submit before any
-// worker ran, with an unrestricted user) does submit create them.
-func resultsStream(ctx context.Context, js jetstream.JetStream, n *config.NATS) (jetstream.Stream, error) {
-	s, err := js.Stream(ctx, n.ResultsStream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return worker.EnsureStreams(ctx, js, n)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("results stream %s: %w", n.ResultsStream, err)
-	}
-	return s, nil
 }
 
 func firstNonEmpty(vals ...string) string {
