@@ -36,8 +36,9 @@ func (l *lockedBuilder) String() string {
 }
 
 // `serve` as the pubtools-sign user of the shipped nats-server config
-// (password in nats.url) and `submit --tenant team-a --wait` as team-a:
-// the tenant's task is signed with the requester its policy records, a
+// (account SIGN, password in nats.url) and `submit --tenant team-a --wait`
+// as team-a (its own account, which imports only its tasks, micro
+// endpoint, direct get and live results): the tenant's task is signed with the requester its policy records, a
 // requester it may not name is refused, and no password appears in
 // `config check`, the daemon's log or a connect error.
 func TestServeAndSubmitAsATenant(t *testing.T) {
@@ -92,10 +93,25 @@ log:
 	assert.Contains(t, stdout, `"status": "ok"`)
 	assert.Contains(t, stdout, `"requester": "team-a-pipeline"`, "the requester the policy records for team-a")
 
-	stdout, _, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+	stdout, stderr, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
 		"--task-id", "tenant-2", "--signing-key", "team-a-release", "--input", "hello", "--requester", "release-bot", "--wait", "--timeout", "60s")
 	assert.Equal(t, ExitFailed, code)
 	assert.Contains(t, stdout, `invalid task: requester: \"release-bot\" is not in tenants.team-a.requesters`, serveErr.String())
+	assert.NotContains(t, stderr, "cannot tell", "team-a's direct get answers")
+
+	// Found again by a direct get, the one JetStream call team-a's account
+	// may make on the daemon's streams: not submitted twice.
+	stdout, stderr, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+		"--task-id", "tenant-1", "--signing-key", "team-a-release", "--input", "hello", "--wait", "--timeout", "60s")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "task tenant-1 already has an envelope; not submitted again")
+	assert.Contains(t, stdout, `"status": "ok"`)
+	// A refused task id may be submitted again; the earlier refusal is not
+	// taken for the new answer.
+	stdout, stderr, code = runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
+		"--task-id", "tenant-2", "--signing-key", "team-a-release", "--input", "hello", "--wait", "--timeout", "60s")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, `"status": "ok"`)
 
 	// A key outside team-a's signing_keys: refused, nothing reaches the signing server.
 	before := signingServer.Stats().Requests
