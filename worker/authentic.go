@@ -20,7 +20,10 @@ import (
 // answer) sent with the reply subject of another tenant's results is
 // stored there. Such a message carries no Nats-Msg-Id, or one naming
 // another subject (a stored envelope relayed by a direct get), so it is
-// never taken for an envelope.
+// never taken for an envelope. With an account per tenant (the shipped
+// deploy/nats/tenants.conf) a tenant's reply subjects stay in its own
+// account and this cannot happen; the check stays for deployments that
+// put several tenants into one account, and costs nothing.
 func StoredByWorker(subject string, h nats.Header) bool {
 	id := h.Get(jetstream.MsgIDHeader)
 	if rest, ok := strings.CutPrefix(id, "invalid-"); ok {

@@ -74,6 +74,8 @@ func TestPolicyAdmitsOnlyWhatTheTenantMay(t *testing.T) {
 		{"micro on own inbox", ParseRequestSubject("pubtools.sign.request", "pubtools.sign.request.a", "_INBOX_a.x1"), clear(nil), "", ""},
 		{"micro reply elsewhere", ParseRequestSubject("pubtools.sign.request", "pubtools.sign.request.a", "$KV.bucket.key"), clear(nil), "reply subject", "_INBOX_a"},
 		{"micro reply shared inbox", ParseRequestSubject("pubtools.sign.request", "pubtools.sign.request.a", "_INBOX.x1"), clear(nil), "reply subject", "_INBOX_a"},
+		{"micro through a service import", ParseRequestSubject("pubtools.sign.request", "pubtools.sign.request.a", "_R_.aBc.dEf"), clear(nil), "", ""},
+		{"micro server-made reply with a wildcard", ParseRequestSubject("pubtools.sign.request", "pubtools.sign.request.a", "_R_.>"), clear(nil), "reply subject", "_INBOX_a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 // carries the headers of a stored envelope (OutcomeHeader) or of a direct
 // get answer (Nats-Stream), which no task has; the task id in it is the
 // sender's choice, so the refusal goes to <results>.<tenant>.invalid.
+// With an account per tenant only a tenant's own subjects can be reached
+// this way (a reply subject naming one of its own imports).
 func relayedTask(h nats.Header) error {
 	if h == nil || (h.Get(OutcomeHeader) == "" && h.Get(jetstream.StreamHeader) == "") {
 		return nil

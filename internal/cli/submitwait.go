@@ -111,7 +111,14 @@ func waitEnvelope(ctx context.Context, nc *nats.Conn, live *nats.Subscription, s
 			return nil, fmt.Errorf("%w", ctx.Err())
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// The subscription is gone (the connection closed): only the
+			// lookups are left, at their pace.
 			last = err
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w", ctx.Err())
+			case <-time.After(max(min(time.Until(recheck), time.Until(deadline)), 0)):
+			}
 		}
 		if time.Now().Before(recheck) {
 			continue

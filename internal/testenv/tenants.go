@@ -10,8 +10,9 @@ import (
 )
 
 // TenantsNATS is nats-server running the shipped deploy/nats/tenants.conf
-// (users pubtools-sign, team-a, team-b, operator with their permissions),
-// moved only to port and a private store dir.
+// (account SIGN with users pubtools-sign and operator, accounts TEAM_A and
+// TEAM_B with users team-a and team-b), moved only to port and a private
+// store dir.
 type TenantsNATS struct {
 	// URL has no credentials: log in with UserInfo(user, Passwords[user]).
 	URL string
