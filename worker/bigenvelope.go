@@ -208,11 +208,8 @@ func ResolveEnvelope(ctx context.Context, js jetstream.JetStream, data []byte) (
 		return data, nil // not a pointer after all
 	}
 	o := ptr.Object
-	store, err := js.ObjectStore(ctx, o.Bucket)
-	if err != nil {
-		return nil, fmt.Errorf("envelope object bucket %s: %w", o.Bucket, err)
-	}
-	full, err := store.GetBytes(ctx, o.Name)
+	// Direct gets only: all a tenant's account may do on its bucket.
+	full, err := readObject(ctx, js.Conn(), o.Bucket, o.Name, o.Size)
 	if err != nil {
 		return nil, fmt.Errorf("envelope object %s/%s: %w", o.Bucket, o.Name, err)
 	}
