@@ -79,12 +79,17 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 	assert.Zero(t, opSaw(), "nothing published on team-b's results")
 	assert.Zero(t, bSaw(), "team-b saw nothing on its results")
 
-	// team-b's task with that id is signed, and its envelope stored.
+	// team-b's task with that id is signed, and its envelope stored;
+	// team-a, watching team-b's results, sees nothing of it.
+	aSawB := watch(t, a, "pubtools.sign.results.team-b.>")
 	require.NoError(t, ts.publish(b, "team-b", "cosign-container", worker.Task{TaskID: "victim", Signer: worker.SignerCosignContainer,
 		SigningKeys: []string{"team-b-cosign"}, References: []string{imgOther}, Digests: []string{digestOther}}))
 	e := ts.envelope(b, "team-b", "victim")
 	assert.Equal(t, "victim", e.TaskID)
 	assert.Equal(t, "ok", e.SignerResult.Status, e.SignerResult.ErrorMessage)
+	require.NoError(t, a.Flush())
+	assert.Zero(t, aSawB(), "team-a's account does not import team-b's results")
+	require.Eventually(t, func() bool { return bSaw() == 1 }, 10*time.Second, 10*time.Millisecond, "team-b gets its envelope live")
 }
 
 // On one shared account nats-server relayed what a tenant may read onto
