@@ -139,43 +139,28 @@ take:
 	return nil
 }
 
-// feed pulls one signer's tasks and hands them to Run as slots free up;
-// after shutdown began it naks what its pull still brings. A pull the
-// server lost (consumer leader change, node loss) is noticed by missing
-// idle heartbeats and replaced within half of nats.pull_expiry; a pull
-// that ended for good (consumer deleted) is started again. Consume, not
-// a message iterator: tasks waiting for a slot queue in the subscription
-// instead of overflowing a fixed channel (which drops them until
-// ack_wait) when a reset pull and its replacement both deliver.
+// feed pulls one signer's tasks and hands them to Run as slots free up.
+// It pulls only about as many tasks as there are free slots (at most
+// batch), and only after the previous pull's tasks were all taken: every
+// task this replica pulled but has not started sits in handOver, which
+// keeps it alive with in-progress acks, so no task waits unseen in a
+// subscription buffer until ack_wait redelivers it to be signed twice.
+// A pull the server lost (consumer leader change, node loss) is noticed by
+// missing idle heartbeats and replaced; a consumer that went away is made
+// again.
 func (w *Worker) feed(ctx context.Context, signer string, cons jetstream.Consumer, batch int, tasks chan<- jetstream.Msg) {
 	log := w.log.With("signer", signer)
 	for ctx.Err() == nil {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { w.handOver(ctx, msg, tasks) },
-			jetstream.PullMaxMessages(batch),
-			jetstream.PullExpiry(w.cfg.NATS.PullExpiry), jetstream.PullHeartbeat(w.cfg.NATS.PullExpiry/4),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				// What elections and lost nodes look like; the pull is
-				// replaced by itself.
-				if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
-					errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
-					log.Info("pull for tasks interrupted; pulling again", "error", err)
-					return
-				}
-				log.Warn("pulling tasks", "error", err)
-			}))
-		if err == nil {
-			select {
-			case <-ctx.Done():
-				cc.Drain() // what is still delivered is handed back
-				select {
-				case <-cc.Closed():
-				case <-time.After(2 * time.Second):
-					cc.Stop()
-				}
-				return
-			case <-cc.Closed():
-				err = errors.New("pull ended")
-			}
+		free := cap(w.slots) - len(w.slots)
+		err := w.pull(ctx, cons, min(batch, max(1, free)), tasks)
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
+			errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
+			// What elections and lost nodes look like.
+			log.Info("pull for tasks interrupted; pulling again", "error", err)
+			continue
 		}
 		log.Warn("pulling tasks stopped; pulling again", "error", err)
 		select {
@@ -188,6 +173,31 @@ func (w *Worker) feed(ctx context.Context, signer string, cons jetstream.Consume
 			cons = c[0]
 		}
 	}
+}
+
+// pull asks for up to n tasks for at most nats.pull_expiry and hands each
+// over as it arrives; it returns once all of them were taken (or handed
+// back at shutdown).
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, n int, tasks chan<- jetstream.Msg) error {
+	fctx, cancel := context.WithTimeout(ctx, w.cfg.NATS.PullExpiry)
+	defer cancel()
+	b, err := cons.Fetch(n, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(w.cfg.NATS.PullExpiry/4))
+	if err != nil {
+		return err
+	}
+	var handing sync.WaitGroup
+	for msg := range b.Messages() {
+		handing.Add(1)
+		go func() {
+			defer handing.Done()
+			w.handOver(ctx, msg, tasks)
+		}()
+	}
+	handing.Wait()
+	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // handOver passes a pulled task to Run once a slot is free, keeping it
