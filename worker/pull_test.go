@@ -55,7 +55,7 @@ func TestTasksWaitingForASlotAreNotRedelivered(t *testing.T) {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: &worker.Signers{MsgClear: slow}, Metrics: worker.NewMetrics(), Log: quiet()})
+	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: worker.Signers{worker.SignerMsgClear: worker.Typed(slow)}, Metrics: worker.NewMetrics(), Log: quiet()})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()

@@ -34,9 +34,7 @@ func (w *Worker) signRecovering(ctx context.Context, t *Task) (res *signers.Resu
 func panicResult(t *Task, p any) *signers.Result {
 	op := pyjson.Object{}
 	if v, err := t.operation(); err == nil {
-		if d, ok := v.(interface{ Dict() pyjson.Object }); ok {
-			op = d.Dict()
-		}
+		op = v.Dict()
 	}
 	return &signers.Result{
 		SignerResult: signers.SignerResult{Status: signers.StatusError, ErrorMessage: fmt.Sprintf("signer %s panicked: %v", t.Signer, p)},

@@ -22,7 +22,7 @@ import (
 type Options struct {
 	Config  *config.File
 	Conn    *nats.Conn
-	Signers *Signers
+	Signers Signers
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -33,7 +33,7 @@ type Worker struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	results   jetstream.Stream
-	signers   *Signers
+	signers   Signers
 	policy    *Policy
 	metrics   *Metrics
 	log       *slog.Logger

@@ -22,8 +22,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/internal/logging"
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 	"github.com/release-engineering/pubtools-sign-go/internal/retry"
-	"github.com/release-engineering/pubtools-sign-go/signers"
-	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
@@ -186,10 +184,11 @@ func connectNATS(url string, n *config.NATS, name string, extra ...nats.Option) 
 	return nc, nil
 }
 
-// buildSigners connects every configured signer section once; all tasks
-// share these connections. It returns the connections' readiness checks.
-func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log *slog.Logger) (*worker.Signers, []worker.ReadinessCheck, func(), error) {
-	sigs := &worker.Signers{}
+// buildSigners builds every signer of the registry (worker.Kinds) whose
+// config section is present. Each messaging section is connected once;
+// all its signers and all tasks share that connection. It returns the
+// connections' readiness checks.
+func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log *slog.Logger) (worker.Signers, []worker.ReadinessCheck, func(), error) {
 	var checks []worker.ReadinessCheck
 	var closers []func()
 	closeAll := func() {
@@ -197,7 +196,11 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 			c()
 		}
 	}
-	connect := func(sc *config.MsgSigner, section string) (*msg.Signer, error) {
+	connected := map[string]*msg.Signer{}
+	connect := func(section string, sc *config.MsgSigner) (worker.MsgSigner, error) {
+		if s, ok := connected[section]; ok {
+			return s, nil
+		}
 		conn, err := connectWithRetry(ctx, sc, cfg.Path, section, log)
 		if err != nil {
 			return nil, err
@@ -207,39 +210,13 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 		checks = append(checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Ready})
 		signer := conn.Signer(msg.Options{Config: sc, WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m})
 		m.Registry.MustRegister(msg.WindowCollectors(signer.Window(), section)...)
+		connected[section] = signer
 		return signer, nil
 	}
-	if cfg.MsgSigner != nil {
-		s, err := connect(cfg.MsgSigner, "msg_signer")
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		sigs.MsgContainer, sigs.MsgClear, sigs.MsgBlob = s.ContainerSign, s.ClearSign, s.BlobSign
-	}
-	if cfg.MsgBatchSigner != nil {
-		s, err := connect(&cfg.MsgBatchSigner.MsgSigner, "msg_batch_signer")
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		chunk := cfg.MsgBatchSigner.ChunkSize
-		sigs.MsgBatchContainer = func(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
-			return s.BatchContainerSign(ctx, op, chunk)
-		}
-	}
-	if cfg.CosignSigner != nil {
-		// Daemon: tasks are untrusted (keys only by alias, credentials only
-		// for cosign_signer.registries, cosign's environment built).
-		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer"), Daemon: true})
-		if err := s.Check(cfg.Path); err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		sigs.CosignContainer = s.ContainerSign
-		if c := cfg.CosignSigner; (c.RegistryUser != "" || c.RegistryAuthFile != "") && len(c.Registries) == 0 {
-			log.Warn("cosign_signer has registry credentials but no registries: the daemon gives them to no registry", "key", "cosign_signer.registries")
-		}
+	sigs, err := worker.BuildSigners(ctx, &worker.BuildEnv{Config: cfg, Log: log, Msg: connect})
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
 	}
 	return sigs, checks, closeAll, nil
 }
