@@ -15,7 +15,6 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/retry"
-	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
 // Options build a Worker.
@@ -85,6 +84,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	tasks := make(chan jetstream.Msg)
+	feeders := w.startFeeders(ctx, names, tasks)
+	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "signers", names, "concurrency", cap(w.slots))
+	var running sync.WaitGroup
+	for {
+		msg, ok := w.take(ctx, tasks)
+		if !ok {
+			break
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			defer func() { <-w.slots }()
+			w.handleJetStream(work, msg)
+		}()
+	}
+	w.drain(feeders, &running, cancelWork)
+	return nil
+}
+
+// startFeeders pulls from the consumer of each signer; the signers share
+// the slots.
+func (w *Worker) startFeeders(ctx context.Context, names []string, tasks chan<- jetstream.Msg) *sync.WaitGroup {
 	var feeders sync.WaitGroup
 	for i, cons := range w.consumers {
 		feeders.Add(1)
@@ -93,50 +114,53 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.feed(ctx, names[i], cons, max(1, cap(w.slots)/len(names)), tasks)
 		}()
 	}
-	var wg sync.WaitGroup
-	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "signers", names, "concurrency", cap(w.slots))
-take:
-	for {
-		// A free slot first, unless shutdown comes first: with every slot
-		// busy a replica must still notice SIGTERM.
-		select {
-		case w.slots <- struct{}{}:
-		case <-ctx.Done():
-			break take
-		}
-		var msg jetstream.Msg
-		select {
-		case msg = <-tasks:
-		case <-ctx.Done():
-			<-w.slots
-			break take
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-w.slots }()
-			w.handleJetStream(work, msg)
-		}()
-	}
-	// Tasks fetched but never started go back at once, not after ack_wait
-	// (the feeders nak what their pulls still bring).
-	handedBack := make(chan struct{})
-	go func() { feeders.Wait(); close(handedBack) }()
+	return &feeders
+}
+
+// take waits for a free slot, then for a task, and returns the task with
+// the slot taken; false once shutdown began. A free slot first, unless
+// shutdown comes first: with every slot busy a replica must still notice
+// SIGTERM.
+func (w *Worker) take(ctx context.Context, tasks <-chan jetstream.Msg) (jetstream.Msg, bool) {
 	select {
-	case <-handedBack:
-	case <-time.After(2 * time.Second):
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false
 	}
+	select {
+	case msg := <-tasks:
+		return msg, true
+	case <-ctx.Done():
+		<-w.slots
+		return nil, false
+	}
+}
+
+// drain hands back tasks pulled but never started at once, not after
+// ack_wait (the feeders nak what their pulls still bring), then gives the
+// running tasks worker.shutdown_grace and interrupts the rest (handed
+// back too).
+func (w *Worker) drain(feeders, running *sync.WaitGroup, cancelWork context.CancelFunc) {
+	waitAtMost(feeders, 2*time.Second)
+	if waitAtMost(running, w.cfg.Worker.ShutdownGrace) {
+		w.log.Info("drained: every in-flight task finished")
+		return
+	}
+	w.log.Warn("shutdown grace over: handing back unfinished tasks", "grace", w.cfg.Worker.ShutdownGrace)
+	cancelWork()
+	running.Wait()
+}
+
+// waitAtMost waits for wg for at most d and says whether it finished.
+func waitAtMost(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		w.log.Info("drained: every in-flight task finished")
-	case <-time.After(w.cfg.Worker.ShutdownGrace):
-		w.log.Warn("shutdown grace over: handing back unfinished tasks", "grace", w.cfg.Worker.ShutdownGrace)
-		cancelWork()
-		<-done
+		return true
+	case <-time.After(d):
+		return false
 	}
-	return nil
 }
 
 // feed pulls one signer's tasks and hands them to Run as slots free up.
@@ -294,65 +318,6 @@ func (w *Worker) keepAlive(msg jetstream.Msg) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
-}
-
-// execute decodes and runs a task. It returns an error only when ctx ended
-// the work (the task goes back to the queue); everything else, bad input
-// included, becomes an envelope.
-func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers nats.Header, attempt int) (*Envelope, error) {
-	start := time.Now()
-	env := &Envelope{Tenant: route.Tenant, WorkerID: w.cfg.Worker.ID, Attempt: attempt, Started: start}
-	if headers != nil {
-		env.TraceParent = headers.Get("traceparent")
-	}
-	w.metrics.InFlight.Inc()
-	defer w.metrics.InFlight.Dec()
-	task, err := DecodeTaskWithin(data, LimitsOf(&w.cfg.Worker))
-	if rerr := relayedTask(headers); rerr != nil {
-		task, err = &Task{}, rerr
-	}
-	env.TaskID = task.TaskID
-	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", clip(task.Signer, maxEchoField), "attempt", attempt)
-	signer := task.Signer
-	if signer == "" || err != nil {
-		signer = "invalid"
-	}
-	if err == nil {
-		// Nothing is sent anywhere for a task outside its tenant's rights.
-		err = w.policy.Admit(route, task)
-	}
-	if err == nil {
-		done, lookupErr := w.alreadyDone(ctx, route.Tenant, task)
-		if lookupErr != nil {
-			return env, lookupErr
-		}
-		if done != nil {
-			log.Info("task already has an envelope; not signing again")
-			return done, nil
-		}
-		ctx = signers.WithTrace(ctx, signers.Trace{Parent: env.TraceParent, State: headerOf(headers, "tracestate")})
-		log.Info("signing")
-		env.Result, err = w.signRecovering(ctx, task)
-		if ctx.Err() != nil {
-			return env, ctx.Err()
-		}
-	}
-	if err != nil {
-		log.Warn("task rejected", "error", err)
-		env.Result, env.Invalid = invalidResult(err), true
-	}
-	env.Finished = time.Now()
-	w.metrics.Tasks.WithLabelValues(signer, env.Outcome()).Inc()
-	w.metrics.TaskDuration.WithLabelValues(signer).Observe(env.Finished.Sub(start).Seconds())
-	log.Info("task finished", "outcome", env.Outcome(), "duration_ms", env.Finished.Sub(start).Milliseconds())
-	return env, nil
-}
-
-func headerOf(h nats.Header, key string) string {
-	if h == nil {
-		return ""
-	}
-	return h.Get(key)
 }
 
 // subject is where an envelope goes: always the tenant's own results
