@@ -1,7 +1,7 @@
 // Package worker is the daemon: it takes signing tasks from a NATS
 // JetStream work queue (and NATS micro requests), runs the configured
 // signer and publishes exactly one result envelope per task. It knows
-// signers only through the Signers function table and never touches AMQP.
+// signers through its registry (Kinds) and never touches AMQP.
 //
 // Stability: v0. The package is a documented Go API, but its exported
 // identifiers may change between minor versions; each change is listed in

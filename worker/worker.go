@@ -180,21 +180,27 @@ func (w *Worker) feed(ctx context.Context, signer string, cons jetstream.Consume
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
-			errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
-			// What elections and lost nodes look like.
+		// What elections and lost nodes look like: pull again soon (not at
+		// once: without a stream leader a pull fails at once).
+		interrupted := errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
+			errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders)
+		pause := time.Second
+		if interrupted {
 			log.Info("pull for tasks interrupted; pulling again", "error", err)
-			continue
+			pause = 250 * time.Millisecond
+		} else {
+			log.Warn("pulling tasks stopped; pulling again", "error", err)
 		}
-		log.Warn("pulling tasks stopped; pulling again", "error", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(pause):
 		}
-		// The consumer may be gone: make it again if it is missing.
-		if c, err := EnsureConsumers(ctx, w.js, &w.cfg.NATS, []string{signer}); err == nil {
-			cons = c[0]
+		if !interrupted {
+			// The consumer may be gone: make it again if it is missing.
+			if c, err := EnsureConsumers(ctx, w.js, &w.cfg.NATS, []string{signer}); err == nil {
+				cons = c[0]
+			}
 		}
 	}
 }
