@@ -61,6 +61,10 @@ type Kind struct {
 	AliasOnlyKeys bool
 	// Images: the task's references must lie in the tenant's registries.
 	Images bool
+	// SignsInputs: the signer signs the task's inputs (one request per
+	// input and key, bounded by worker.max_input_bytes), not its
+	// references.
+	SignsInputs bool
 	// Build makes the signer from its section (serve, once per process).
 	Build func(context.Context, *BuildEnv) (SignFunc, error)
 }
@@ -96,7 +100,7 @@ var Kinds = []*Kind{
 			}
 			return Typed(s.ContainerSign), nil
 		}},
-	{Name: SignerMsgClear, Section: "msg_signer", Configured: hasMsg, KeyAliases: msgAliases,
+	{Name: SignerMsgClear, Section: "msg_signer", Configured: hasMsg, KeyAliases: msgAliases, SignsInputs: true,
 		Operation: func(t *Task) (Operation, error) { return t.clearSign(), nil },
 		Build: func(_ context.Context, e *BuildEnv) (SignFunc, error) {
 			s, err := e.Msg("msg_signer", e.Config.MsgSigner)
@@ -105,7 +109,7 @@ var Kinds = []*Kind{
 			}
 			return Typed(s.ClearSign), nil
 		}},
-	{Name: SignerMsgBlob, Section: "msg_signer", Configured: hasMsg, KeyAliases: msgAliases,
+	{Name: SignerMsgBlob, Section: "msg_signer", Configured: hasMsg, KeyAliases: msgAliases, SignsInputs: true,
 		Operation: blobOperation,
 		Build: func(_ context.Context, e *BuildEnv) (SignFunc, error) {
 			s, err := e.Msg("msg_signer", e.Config.MsgSigner)
