@@ -9,6 +9,10 @@ import (
 
 // Policy mistakes name the key and the file.
 func TestPolicyMistakesNameTheKey(t *testing.T) {
+	// What the signer registry (worker.Kinds) sets when it is linked in.
+	saved := TaskSigners
+	TaskSigners = []string{"msg-clear", "cosign-container"}
+	t.Cleanup(func() { TaskSigners = saved })
 	cases := []struct{ name, body, key, words string }{
 		{"tenant name", "tenants:\n  Team_A:\n    signers: [msg-clear]\n", "tenants.Team_A", "subject token"},
 		{"empty tenant", "tenants:\n  a:\n", "tenants.a", "empty"},

@@ -78,7 +78,7 @@ func checkRequester(r string) error {
 func (t *Task) checkLimits(l Limits) error {
 	keys := int64(len(t.SigningKeys))
 	items, field := int64(len(t.References)), "references"
-	if t.Signer == SignerMsgClear || t.Signer == SignerMsgBlob {
+	if k, _ := LookupKind(t.Signer); k != nil && k.SignsInputs {
 		items, field = int64(len(t.Inputs)), "inputs"
 	}
 	if n := items * keys; n > int64(l.MaxRequests) {

@@ -15,22 +15,16 @@ import (
 type Policy struct {
 	tenants       map[string]*config.Tenant
 	resultsPrefix string
-	msgAliases    map[string]string // msg_signer.key_aliases
-	batchAliases  map[string]string // msg_batch_signer.key_aliases
-	cosignAliases map[string]string // cosign_signer.key_aliases
+	aliases       map[string]map[string]string // by signer: its section's key_aliases
 }
 
 // NewPolicy reads the policy of cfg.
 func NewPolicy(cfg *config.File) *Policy {
-	p := &Policy{tenants: cfg.Policy(), resultsPrefix: cfg.NATS.ResultsPrefix}
-	if cfg.MsgSigner != nil {
-		p.msgAliases = cfg.MsgSigner.KeyAliases
-	}
-	if cfg.MsgBatchSigner != nil {
-		p.batchAliases = cfg.MsgBatchSigner.KeyAliases
-	}
-	if cfg.CosignSigner != nil {
-		p.cosignAliases = cfg.CosignSigner.KeyAliases
+	p := &Policy{tenants: cfg.Policy(), resultsPrefix: cfg.NATS.ResultsPrefix, aliases: map[string]map[string]string{}}
+	for _, k := range Kinds {
+		if k.Configured(cfg) {
+			p.aliases[k.Name] = k.KeyAliases(cfg)
+		}
 	}
 	return p
 }
@@ -71,7 +65,7 @@ func (p *Policy) Admit(r Route, t *Task) error {
 			return &TaskError{Field: fmt.Sprintf("signing_key_names[%d]", i), Problem: fmt.Sprintf("%q is not in %s", n, rule("signing_key_names"))}
 		}
 	}
-	if t.Signer == SignerCosignContainer {
+	if k, _ := LookupKind(t.Signer); k != nil && k.Images {
 		if err := admitRegistries(t, ten.Registries, rule("registries")); err != nil {
 			return err
 		}
@@ -98,22 +92,23 @@ func describeRequester(r, rule string) string {
 // tenant's cosign_keys, so no raw key reference (a file, http://,
 // env://) ever reaches cosign.
 func (p *Policy) admitKeys(t *Task, ten *config.Tenant, rule func(string) string) error {
+	kind, err := LookupKind(t.Signer)
+	if err != nil {
+		return err
+	}
+	aliases := p.aliases[t.Signer]
 	for i, k := range t.SigningKeys {
 		field := fmt.Sprintf("signing_keys[%d]", i)
-		switch t.Signer {
-		case SignerCosignContainer:
-			if _, ok := p.cosignAliases[k]; !ok {
-				return &TaskError{Field: field, Problem: fmt.Sprintf("%q is not an alias in cosign_signer.key_aliases: the daemon signs with cosign only through key aliases",
-					abbreviate(k))}
+		switch {
+		case kind.AliasOnlyKeys:
+			if _, ok := aliases[k]; !ok {
+				return &TaskError{Field: field, Problem: fmt.Sprintf("%q is not an alias in %s.key_aliases: the daemon signs with %s only through key aliases",
+					abbreviate(k), kind.Section, kind.Name)}
 			}
 			if !config.Allows(ten.CosignKeys, k) {
 				return &TaskError{Field: field, Problem: fmt.Sprintf("%q is not in %s", k, rule("cosign_keys"))}
 			}
 		default:
-			aliases := p.msgAliases
-			if t.Signer == SignerMsgBatchContainer {
-				aliases = p.batchAliases
-			}
 			if !keyAllowed(ten.SigningKeys, aliases, k) {
 				return &TaskError{Field: field, Problem: fmt.Sprintf("%q is not in %s", abbreviate(k), rule("signing_keys"))}
 			}

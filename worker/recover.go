@@ -11,32 +11,31 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
-// signRecovering runs the task's signer and turns a panic into an error
-// result naming it: one bad task (a signer bug it triggers) must not take
-// the replica down with every other task it holds. Both the JetStream and
-// the micro paths sign through here. The envelope says "error", so the
-// task is acknowledged rather than redelivered into the same panic.
-func (w *Worker) signRecovering(ctx context.Context, t *Task) (res *signers.Result, err error) {
-	defer func() {
-		p := recover()
-		if p == nil {
-			return
-		}
-		w.metrics.TaskPanics.Inc()
-		w.log.Error("signer panicked; the task gets an error envelope", "task_id", t.TaskID, "signer", t.Signer,
-			"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		res, err = panicResult(t, p), nil
-	}()
-	w.warnTask(t)
-	return w.signers.Sign(ctx, t)
+// recovering turns a panic in signing into an error envelope naming it:
+// one bad task (a signer bug it triggers) must not take the replica down
+// with every other task it holds. The envelope says "error", so the task
+// is acknowledged rather than redelivered into the same panic.
+func (w *Worker) recovering(next Handler) Handler {
+	return func(ctx context.Context, d *Delivery) (env *Envelope, err error) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			w.metrics.TaskPanics.Inc()
+			w.log.Error("signer panicked; the task gets an error envelope", "task_id", d.Task.TaskID, "signer", d.Task.Signer,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			d.env.Result = panicResult(d.Task, p)
+			env, err = d.env, nil
+		}()
+		return next(ctx, d)
+	}
 }
 
 func panicResult(t *Task, p any) *signers.Result {
 	op := pyjson.Object{}
 	if v, err := t.operation(); err == nil {
-		if d, ok := v.(interface{ Dict() pyjson.Object }); ok {
-			op = d.Dict()
-		}
+		op = v.Dict()
 	}
 	return &signers.Result{
 		SignerResult: signers.SignerResult{Status: signers.StatusError, ErrorMessage: fmt.Sprintf("signer %s panicked: %v", t.Signer, p)},

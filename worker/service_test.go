@@ -102,7 +102,7 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 		return &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: op.Dict(), SigningKeys: op.SigningKeys}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: &worker.Signers{MsgContainer: sign}, Metrics: metrics, Log: quiet()})
+	w, err := worker.New(ctx, worker.Options{Config: cfg, Conn: nc, Signers: worker.Signers{worker.SignerMsgContainer: worker.Typed(sign)}, Metrics: metrics, Log: quiet()})
 	require.NoError(t, err)
 	stop, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, "0.0.0-test")
 	require.NoError(t, err)

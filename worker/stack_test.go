@@ -90,7 +90,7 @@ func (s *stack) startReplica(id string, mutate func(*config.File)) *replica {
 
 // startReplicaWith is startReplica with the replica's signer table edited
 // (signers taken away or added).
-func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigners func(*worker.Signers)) *replica {
+func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigners func(worker.Signers)) *replica {
 	s.t.Helper()
 	cfg := *s.cfg
 	cfg.Worker.ID = id
@@ -103,7 +103,8 @@ func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigne
 	require.NoError(s.t, err)
 	metrics := worker.NewMetrics()
 	signer := conn.Signer(msg.Options{Config: cfg.MsgSigner, WorkerID: id, Log: s.log, Observer: metrics})
-	sigs := &worker.Signers{MsgContainer: signer.ContainerSign, MsgClear: signer.ClearSign, MsgBlob: signer.BlobSign}
+	sigs := worker.Signers{worker.SignerMsgContainer: worker.Typed(signer.ContainerSign), worker.SignerMsgClear: worker.Typed(signer.ClearSign),
+		worker.SignerMsgBlob: worker.Typed(signer.BlobSign)}
 	if editSigners != nil {
 		editSigners(sigs)
 	}
@@ -176,8 +177,7 @@ func signerOf(data []byte) string {
 	if json.Unmarshal(data, &t) != nil || !config.SubjectToken.MatchString(t.Signer) {
 		return worker.SignerMsgContainer
 	}
-	switch t.Signer {
-	case worker.SignerMsgContainer, worker.SignerMsgClear, worker.SignerMsgBlob, worker.SignerMsgBatchContainer, worker.SignerCosignContainer:
+	if _, err := worker.LookupKind(t.Signer); err == nil {
 		return t.Signer
 	}
 	// No consumer takes an unknown signer's subject: send it where a

@@ -1,7 +1,7 @@
 // Package worker is the daemon: it takes signing tasks from a NATS
 // JetStream work queue (and NATS micro requests), runs the configured
 // signer and publishes exactly one result envelope per task. It knows
-// signers only through the Signers function table and never touches AMQP.
+// signers through its registry (Kinds) and never touches AMQP.
 //
 // Stability: v0. The package is a documented Go API, but its exported
 // identifiers may change between minor versions; each change is listed in
@@ -11,7 +11,6 @@ package worker
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -188,28 +187,13 @@ func (t *Task) validate() error {
 	return nil
 }
 
-// validator is what every signers operation offers.
-type validator interface{ Validate() error }
-
-// operation is the task as the signers operation its signer takes.
-func (t *Task) operation() (validator, error) {
-	switch t.Signer {
-	case SignerMsgContainer, SignerMsgBatchContainer, SignerCosignContainer:
-		return t.containerSign(), nil
-	case SignerMsgClear:
-		return t.clearSign(), nil
-	case SignerMsgBlob:
-		for i, b := range t.Inputs {
-			if _, err := base64.StdEncoding.DecodeString(b); err != nil {
-				return nil, &TaskError{Field: fmt.Sprintf("inputs[%d]", i), Problem: "msg-blob inputs must be base64"}
-			}
-		}
-		return t.blobSign(), nil
-	case "":
-		return nil, &TaskError{Field: "signer", Problem: "required"}
+// operation is the task as the operation its signer (Kinds) takes.
+func (t *Task) operation() (Operation, error) {
+	k, err := LookupKind(t.Signer)
+	if err != nil {
+		return nil, err
 	}
-	return nil, &TaskError{Field: "signer", Problem: fmt.Sprintf("unknown signer %q (want %s)", t.Signer,
-		strings.Join([]string{SignerMsgContainer, SignerMsgClear, SignerMsgBlob, SignerMsgBatchContainer, SignerCosignContainer}, ", "))}
+	return k.Operation(t)
 }
 
 func (t *Task) containerSign() *signers.ContainerSign {

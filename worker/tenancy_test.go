@@ -117,7 +117,7 @@ func newTenancyAt(t *testing.T, port int) *tenancy {
 	nc := ts.connect("pubtools-sign")
 	signer := cosign.New(cosign.Options{Config: ts.cfg.CosignSigner, Log: log, Daemon: true})
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := worker.New(ctx, worker.Options{Config: ts.cfg, Conn: nc, Signers: &worker.Signers{CosignContainer: signer.ContainerSign},
+	w, err := worker.New(ctx, worker.Options{Config: ts.cfg, Conn: nc, Signers: worker.Signers{worker.SignerCosignContainer: worker.Typed(signer.ContainerSign)},
 		Metrics: worker.NewMetrics(), Log: log})
 	require.NoError(t, err)
 	stop, err := w.RegisterService(ctx, ts.cfg.NATS.RequestSubject, "0.0.0-test")

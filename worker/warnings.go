@@ -4,9 +4,12 @@ package worker
 // length is not their algorithm's (test digests such as sha256:0000, or
 // a truncated real one). The CLI prints the same warnings on stderr.
 func (w *Worker) warnTask(t *Task) {
-	switch t.Signer {
-	case SignerMsgContainer, SignerMsgBatchContainer, SignerCosignContainer:
-		for _, warning := range t.containerSign().DigestWarnings() {
+	op, err := t.operation()
+	if err != nil {
+		return
+	}
+	if d, ok := op.(interface{ DigestWarnings() []string }); ok {
+		for _, warning := range d.DigestWarnings() {
 			w.log.Warn("unusual digest", "task_id", t.TaskID, "warning", warning)
 		}
 	}

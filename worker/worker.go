@@ -15,14 +15,13 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/retry"
-	"github.com/release-engineering/pubtools-sign-go/signers"
 )
 
 // Options build a Worker.
 type Options struct {
 	Config  *config.File
 	Conn    *nats.Conn
-	Signers *Signers
+	Signers Signers
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -33,7 +32,7 @@ type Worker struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	results   jetstream.Stream
-	signers   *Signers
+	signers   Signers
 	policy    *Policy
 	metrics   *Metrics
 	log       *slog.Logger
@@ -85,6 +84,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	tasks := make(chan jetstream.Msg)
+	feeders := w.startFeeders(ctx, names, tasks)
+	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "signers", names, "concurrency", cap(w.slots))
+	var running sync.WaitGroup
+	for {
+		msg, ok := w.take(ctx, tasks)
+		if !ok {
+			break
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			defer func() { <-w.slots }()
+			w.handleJetStream(work, msg)
+		}()
+	}
+	w.drain(feeders, &running, cancelWork)
+	return nil
+}
+
+// startFeeders pulls from the consumer of each signer; the signers share
+// the slots.
+func (w *Worker) startFeeders(ctx context.Context, names []string, tasks chan<- jetstream.Msg) *sync.WaitGroup {
 	var feeders sync.WaitGroup
 	for i, cons := range w.consumers {
 		feeders.Add(1)
@@ -93,101 +114,120 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.feed(ctx, names[i], cons, max(1, cap(w.slots)/len(names)), tasks)
 		}()
 	}
-	var wg sync.WaitGroup
-	w.log.Info("taking tasks", "stream", w.cfg.NATS.TasksStream, "signers", names, "concurrency", cap(w.slots))
-take:
-	for {
-		// A free slot first, unless shutdown comes first: with every slot
-		// busy a replica must still notice SIGTERM.
-		select {
-		case w.slots <- struct{}{}:
-		case <-ctx.Done():
-			break take
-		}
-		var msg jetstream.Msg
-		select {
-		case msg = <-tasks:
-		case <-ctx.Done():
-			<-w.slots
-			break take
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-w.slots }()
-			w.handleJetStream(work, msg)
-		}()
-	}
-	// Tasks fetched but never started go back at once, not after ack_wait
-	// (the feeders nak what their pulls still bring).
-	handedBack := make(chan struct{})
-	go func() { feeders.Wait(); close(handedBack) }()
+	return &feeders
+}
+
+// take waits for a free slot, then for a task, and returns the task with
+// the slot taken; false once shutdown began. A free slot first, unless
+// shutdown comes first: with every slot busy a replica must still notice
+// SIGTERM.
+func (w *Worker) take(ctx context.Context, tasks <-chan jetstream.Msg) (jetstream.Msg, bool) {
 	select {
-	case <-handedBack:
-	case <-time.After(2 * time.Second):
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false
 	}
+	select {
+	case msg := <-tasks:
+		return msg, true
+	case <-ctx.Done():
+		<-w.slots
+		return nil, false
+	}
+}
+
+// drain hands back tasks pulled but never started at once, not after
+// ack_wait (the feeders nak what their pulls still bring), then gives the
+// running tasks worker.shutdown_grace and interrupts the rest (handed
+// back too).
+func (w *Worker) drain(feeders, running *sync.WaitGroup, cancelWork context.CancelFunc) {
+	waitAtMost(feeders, 2*time.Second)
+	if waitAtMost(running, w.cfg.Worker.ShutdownGrace) {
+		w.log.Info("drained: every in-flight task finished")
+		return
+	}
+	w.log.Warn("shutdown grace over: handing back unfinished tasks", "grace", w.cfg.Worker.ShutdownGrace)
+	cancelWork()
+	running.Wait()
+}
+
+// waitAtMost waits for wg for at most d and says whether it finished.
+func waitAtMost(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		w.log.Info("drained: every in-flight task finished")
-	case <-time.After(w.cfg.Worker.ShutdownGrace):
-		w.log.Warn("shutdown grace over: handing back unfinished tasks", "grace", w.cfg.Worker.ShutdownGrace)
-		cancelWork()
-		<-done
+		return true
+	case <-time.After(d):
+		return false
 	}
-	return nil
 }
 
-// feed pulls one signer's tasks and hands them to Run as slots free up;
-// after shutdown began it naks what its pull still brings. A pull the
-// server lost (consumer leader change, node loss) is noticed by missing
-// idle heartbeats and replaced within half of nats.pull_expiry; a pull
-// that ended for good (consumer deleted) is started again. Consume, not
-// a message iterator: tasks waiting for a slot queue in the subscription
-// instead of overflowing a fixed channel (which drops them until
-// ack_wait) when a reset pull and its replacement both deliver.
+// feed pulls one signer's tasks and hands them to Run as slots free up.
+// It pulls only about as many tasks as there are free slots (at most
+// batch), and only after the previous pull's tasks were all taken: every
+// task this replica pulled but has not started sits in handOver, which
+// keeps it alive with in-progress acks, so no task waits unseen in a
+// subscription buffer until ack_wait redelivers it to be signed twice.
+// A pull the server lost (consumer leader change, node loss) is noticed by
+// missing idle heartbeats and replaced; a consumer that went away is made
+// again.
 func (w *Worker) feed(ctx context.Context, signer string, cons jetstream.Consumer, batch int, tasks chan<- jetstream.Msg) {
 	log := w.log.With("signer", signer)
 	for ctx.Err() == nil {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { w.handOver(ctx, msg, tasks) },
-			jetstream.PullMaxMessages(batch),
-			jetstream.PullExpiry(w.cfg.NATS.PullExpiry), jetstream.PullHeartbeat(w.cfg.NATS.PullExpiry/4),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				// What elections and lost nodes look like; the pull is
-				// replaced by itself.
-				if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
-					errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
-					log.Info("pull for tasks interrupted; pulling again", "error", err)
-					return
-				}
-				log.Warn("pulling tasks", "error", err)
-			}))
-		if err == nil {
-			select {
-			case <-ctx.Done():
-				cc.Drain() // what is still delivered is handed back
-				select {
-				case <-cc.Closed():
-				case <-time.After(2 * time.Second):
-					cc.Stop()
-				}
-				return
-			case <-cc.Closed():
-				err = errors.New("pull ended")
-			}
+		free := cap(w.slots) - len(w.slots)
+		err := w.pull(ctx, cons, min(batch, max(1, free)), tasks)
+		if err == nil || ctx.Err() != nil {
+			continue
 		}
-		log.Warn("pulling tasks stopped; pulling again", "error", err)
+		// What elections and lost nodes look like: pull again soon (not at
+		// once: without a stream leader a pull fails at once).
+		interrupted := errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged) ||
+			errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders)
+		pause := time.Second
+		if interrupted {
+			log.Info("pull for tasks interrupted; pulling again", "error", err)
+			pause = 250 * time.Millisecond
+		} else {
+			log.Warn("pulling tasks stopped; pulling again", "error", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(pause):
 		}
-		// The consumer may be gone: make it again if it is missing.
-		if c, err := EnsureConsumers(ctx, w.js, &w.cfg.NATS, []string{signer}); err == nil {
-			cons = c[0]
+		if !interrupted {
+			// The consumer may be gone: make it again if it is missing.
+			if c, err := EnsureConsumers(ctx, w.js, &w.cfg.NATS, []string{signer}); err == nil {
+				cons = c[0]
+			}
 		}
 	}
+}
+
+// pull asks for up to n tasks for at most nats.pull_expiry and hands each
+// over as it arrives; it returns once all of them were taken (or handed
+// back at shutdown).
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, n int, tasks chan<- jetstream.Msg) error {
+	fctx, cancel := context.WithTimeout(ctx, w.cfg.NATS.PullExpiry)
+	defer cancel()
+	b, err := cons.Fetch(n, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(w.cfg.NATS.PullExpiry/4))
+	if err != nil {
+		return err
+	}
+	var handing sync.WaitGroup
+	for msg := range b.Messages() {
+		handing.Add(1)
+		go func() {
+			defer handing.Done()
+			w.handOver(ctx, msg, tasks)
+		}()
+	}
+	handing.Wait()
+	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // handOver passes a pulled task to Run once a slot is free, keeping it
@@ -284,65 +324,6 @@ func (w *Worker) keepAlive(msg jetstream.Msg) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
-}
-
-// execute decodes and runs a task. It returns an error only when ctx ended
-// the work (the task goes back to the queue); everything else, bad input
-// included, becomes an envelope.
-func (w *Worker) execute(ctx context.Context, route Route, data []byte, headers nats.Header, attempt int) (*Envelope, error) {
-	start := time.Now()
-	env := &Envelope{Tenant: route.Tenant, WorkerID: w.cfg.Worker.ID, Attempt: attempt, Started: start}
-	if headers != nil {
-		env.TraceParent = headers.Get("traceparent")
-	}
-	w.metrics.InFlight.Inc()
-	defer w.metrics.InFlight.Dec()
-	task, err := DecodeTaskWithin(data, LimitsOf(&w.cfg.Worker))
-	if rerr := relayedTask(headers); rerr != nil {
-		task, err = &Task{}, rerr
-	}
-	env.TaskID = task.TaskID
-	log := w.log.With("tenant", route.Tenant, "task_id", task.TaskID, "signer", clip(task.Signer, maxEchoField), "attempt", attempt)
-	signer := task.Signer
-	if signer == "" || err != nil {
-		signer = "invalid"
-	}
-	if err == nil {
-		// Nothing is sent anywhere for a task outside its tenant's rights.
-		err = w.policy.Admit(route, task)
-	}
-	if err == nil {
-		done, lookupErr := w.alreadyDone(ctx, route.Tenant, task)
-		if lookupErr != nil {
-			return env, lookupErr
-		}
-		if done != nil {
-			log.Info("task already has an envelope; not signing again")
-			return done, nil
-		}
-		ctx = signers.WithTrace(ctx, signers.Trace{Parent: env.TraceParent, State: headerOf(headers, "tracestate")})
-		log.Info("signing")
-		env.Result, err = w.signRecovering(ctx, task)
-		if ctx.Err() != nil {
-			return env, ctx.Err()
-		}
-	}
-	if err != nil {
-		log.Warn("task rejected", "error", err)
-		env.Result, env.Invalid = invalidResult(err), true
-	}
-	env.Finished = time.Now()
-	w.metrics.Tasks.WithLabelValues(signer, env.Outcome()).Inc()
-	w.metrics.TaskDuration.WithLabelValues(signer).Observe(env.Finished.Sub(start).Seconds())
-	log.Info("task finished", "outcome", env.Outcome(), "duration_ms", env.Finished.Sub(start).Milliseconds())
-	return env, nil
-}
-
-func headerOf(h nats.Header, key string) string {
-	if h == nil {
-		return ""
-	}
-	return h.Get(key)
 }
 
 // subject is where an envelope goes: always the tenant's own results

@@ -332,11 +332,11 @@ func TestTasksOfAMissingSignerWaitForAReplicaThatHasIt(t *testing.T) {
 	withAlias := func(c *config.File) { // cosign keys are aliases only
 		c.CosignSigner = &config.CosignSigner{KeyAliases: map[string]string{"release": "/keys/release.key"}}
 	}
-	s.startReplicaWith("with-cosign", withAlias, func(sigs *worker.Signers) {
-		sigs.CosignContainer = func(_ context.Context, op *signers.ContainerSign) (*signers.Result, error) {
+	s.startReplicaWith("with-cosign", withAlias, func(sigs worker.Signers) {
+		sigs[worker.SignerCosignContainer] = worker.Typed(func(_ context.Context, op *signers.ContainerSign) (*signers.Result, error) {
 			signed.Add(1)
 			return &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: pyjson.Object{}}, nil
-		}
+		})
 	})
 	envs = s.envelopes(2, 30*time.Second)
 	require.Len(t, envs, 2)

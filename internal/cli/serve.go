@@ -22,8 +22,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/internal/logging"
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 	"github.com/release-engineering/pubtools-sign-go/internal/retry"
-	"github.com/release-engineering/pubtools-sign-go/signers"
-	"github.com/release-engineering/pubtools-sign-go/signers/cosign"
 	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
@@ -89,25 +87,12 @@ func exitOnSecondSignal(log *slog.Logger) {
 
 func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	started := time.Now()
-	url := cfg.NATS.URL
-	if url == "" {
-		emb, err := worker.StartEmbedded(cfg.NATS.EmbeddedListen, config.ExpandHome(cfg.NATS.DataDir))
-		if err != nil {
-			return usageOrFailure(err)
-		}
-		defer emb.Stop()
-		url = emb.URL
-		log.Info("embedded NATS server started", "url", url, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
+	url, stopEmbedded, err := natsURL(cfg, log)
+	if err != nil {
+		return usageOrFailure(err)
 	}
-	nc, err := connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID,
-		// NATS not there yet: keep trying in the background, like AMQP.
-		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own close at shutdown
-				log.Warn("NATS connection lost; reconnecting", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
+	defer stopEmbedded()
+	nc, err := dialWorkerNATS(url, cfg, log)
 	if err != nil {
 		return usageOrFailure(err)
 	}
@@ -121,16 +106,11 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	readiness.Add(worker.ReadinessCheck{Name: "nats", Ready: nc.IsConnected},
 		worker.ReadinessCheck{Name: "jetstream", Ready: jetStreamReady.Load},
 		worker.ReadinessCheck{Name: "worker", Ready: running.Load})
-	if cfg.HTTP.Listen != "" {
-		srv := &http.Server{Handler: worker.ReadinessHTTPHandler(metrics, readiness), ReadHeaderTimeout: 5 * time.Second}
-		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return usageOrFailure(&config.Error{File: cfg.Path, Key: "http.listen", Problem: err.Error()})
-		}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		log.Info("serving /healthz /readyz /metrics", "listen", ln.Addr().String())
+	stopHTTP, err := serveHTTP(cfg, metrics, readiness, log)
+	if err != nil {
+		return usageOrFailure(err)
 	}
+	defer stopHTTP()
 	if err := waitForJetStream(ctx, nc, cfg, log, func(ctx context.Context, js jetstream.JetStream) error {
 		_, err := worker.EnsureStreams(ctx, js, &cfg.NATS)
 		return err
@@ -152,18 +132,69 @@ func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
 	}); err != nil {
 		return nil
 	}
+	return runWorker(ctx, w, cfg, nc, &running, func() {
+		log.Info("worker ready", "nats", redact.URL(url), "startup_ms", time.Since(started).Milliseconds())
+	}, log)
+}
+
+// natsURL is nats.url, or the URL of the embedded server it starts when
+// nats.url is empty.
+func natsURL(cfg *config.File, log *slog.Logger) (url string, stop func(), err error) {
+	if cfg.NATS.URL != "" {
+		return cfg.NATS.URL, func() {}, nil
+	}
+	emb, err := worker.StartEmbedded(cfg.NATS.EmbeddedListen, config.ExpandHome(cfg.NATS.DataDir))
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("embedded NATS server started", "url", emb.URL, "data_dir", config.ExpandHome(cfg.NATS.DataDir))
+	return emb.URL, emb.Stop, nil
+}
+
+// runWorker serves micro requests and runs the worker until ctx ends and
+// it drained; running is true in between (readiness).
+func runWorker(ctx context.Context, w *worker.Worker, cfg *config.File, nc *nats.Conn, running *atomic.Bool, ready func(), log *slog.Logger) error {
 	stopService, err := w.RegisterService(ctx, cfg.NATS.RequestSubject, semver())
 	if err != nil {
 		return usageOrFailure(err)
 	}
 	running.Store(true)
-	log.Info("worker ready", "nats", redact.URL(url), "startup_ms", time.Since(started).Milliseconds())
+	ready()
 	err = w.Run(ctx)
 	running.Store(false)
 	stopService()
 	_ = nc.Drain()
 	log.Info("worker stopped")
 	return err
+}
+
+// dialWorkerNATS connects the daemon to NATS; NATS not there yet, it keeps
+// trying in the background, like AMQP.
+func dialWorkerNATS(url string, cfg *config.File, log *slog.Logger) (*nats.Conn, error) {
+	return connectNATS(url, &cfg.NATS, "pubtools-sign "+cfg.Worker.ID,
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own close at shutdown
+				log.Warn("NATS connection lost; reconnecting", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
+}
+
+// serveHTTP serves /healthz, /readyz and /metrics on http.listen (nothing
+// when it is empty).
+func serveHTTP(cfg *config.File, metrics *worker.Metrics, readiness *worker.Readiness, log *slog.Logger) (stop func(), err error) {
+	if cfg.HTTP.Listen == "" {
+		return func() {}, nil
+	}
+	srv := &http.Server{Handler: worker.ReadinessHTTPHandler(metrics, readiness), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, &config.Error{File: cfg.Path, Key: "http.listen", Problem: err.Error()}
+	}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving /healthz /readyz /metrics", "listen", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // connectNATS dials NATS with the configured credentials and TLS, and
@@ -186,10 +217,11 @@ func connectNATS(url string, n *config.NATS, name string, extra ...nats.Option) 
 	return nc, nil
 }
 
-// buildSigners connects every configured signer section once; all tasks
-// share these connections. It returns the connections' readiness checks.
-func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log *slog.Logger) (*worker.Signers, []worker.ReadinessCheck, func(), error) {
-	sigs := &worker.Signers{}
+// buildSigners builds every signer of the registry (worker.Kinds) whose
+// config section is present. Each messaging section is connected once;
+// all its signers and all tasks share that connection. It returns the
+// connections' readiness checks.
+func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log *slog.Logger) (worker.Signers, []worker.ReadinessCheck, func(), error) {
 	var checks []worker.ReadinessCheck
 	var closers []func()
 	closeAll := func() {
@@ -197,7 +229,11 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 			c()
 		}
 	}
-	connect := func(sc *config.MsgSigner, section string) (*msg.Signer, error) {
+	connected := map[string]*msg.Signer{}
+	connect := func(section string, sc *config.MsgSigner) (worker.MsgSigner, error) {
+		if s, ok := connected[section]; ok {
+			return s, nil
+		}
 		conn, err := connectWithRetry(ctx, sc, cfg.Path, section, log)
 		if err != nil {
 			return nil, err
@@ -207,39 +243,13 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 		checks = append(checks, worker.ReadinessCheck{Name: "amqp " + section, Ready: conn.Ready})
 		signer := conn.Signer(msg.Options{Config: sc, WorkerID: cfg.Worker.ID, Log: log.With("section", section), Observer: m})
 		m.Registry.MustRegister(msg.WindowCollectors(signer.Window(), section)...)
+		connected[section] = signer
 		return signer, nil
 	}
-	if cfg.MsgSigner != nil {
-		s, err := connect(cfg.MsgSigner, "msg_signer")
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		sigs.MsgContainer, sigs.MsgClear, sigs.MsgBlob = s.ContainerSign, s.ClearSign, s.BlobSign
-	}
-	if cfg.MsgBatchSigner != nil {
-		s, err := connect(&cfg.MsgBatchSigner.MsgSigner, "msg_batch_signer")
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		chunk := cfg.MsgBatchSigner.ChunkSize
-		sigs.MsgBatchContainer = func(ctx context.Context, op *signers.ContainerSign) (*signers.Result, error) {
-			return s.BatchContainerSign(ctx, op, chunk)
-		}
-	}
-	if cfg.CosignSigner != nil {
-		// Daemon: tasks are untrusted (keys only by alias, credentials only
-		// for cosign_signer.registries, cosign's environment built).
-		s := cosign.New(cosign.Options{Config: cfg.CosignSigner, Log: log.With("section", "cosign_signer"), Daemon: true})
-		if err := s.Check(cfg.Path); err != nil {
-			closeAll()
-			return nil, nil, nil, err
-		}
-		sigs.CosignContainer = s.ContainerSign
-		if c := cfg.CosignSigner; (c.RegistryUser != "" || c.RegistryAuthFile != "") && len(c.Registries) == 0 {
-			log.Warn("cosign_signer has registry credentials but no registries: the daemon gives them to no registry", "key", "cosign_signer.registries")
-		}
+	sigs, err := worker.BuildSigners(ctx, &worker.BuildEnv{Config: cfg, Log: log, Msg: connect})
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
 	}
 	return sigs, checks, closeAll, nil
 }

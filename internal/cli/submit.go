@@ -69,7 +69,7 @@ func newSubmit() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&t.Signer, "signer", "", "signer: msg-container, msg-clear, msg-blob, msg-batch-container or cosign-container")
+	fl.StringVar(&t.Signer, "signer", "", "signer: "+strings.Join(worker.KindNames(), ", "))
 	fl.StringVar(&t.TaskID, "task-id", "", "task id, the idempotency key (default: a new random id)")
 	fl.StringArrayVar(&t.SigningKeys, "signing-key", nil, "signing key id or alias (repeatable)")
 	fl.StringArrayVar(&t.SigningKeyNames, "signing-key-name", nil, "signing key name (repeatable, one per --signing-key)")
