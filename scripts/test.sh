@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # The project's test command: static checks, then every test (unit and
 # integration against the real RabbitMQ, NATS, cosign and registry) with
-# the race detector, then short fuzzing runs.
+# the race detector, then short fuzzing runs. Brokers this run started are
+# stopped when it ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+
+# Instances already running (a developer's) stay; the rest are ours.
+before=" $(scripts/broker.sh list | tr '\n' ' ') "
+stop_started() {
+  local n
+  for n in $(scripts/broker.sh list); do
+    case "$before" in *" $n "*) ;; *) scripts/broker.sh down "$n" || true ;; esac
+  done
+}
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 scripts/broker.sh up main
 
-echo "== gofmt / go vet" >&2
+echo "== gofmt / go vet / staticcheck" >&2
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.run/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
+"$(go env GOPATH)/bin/staticcheck" ./...
 
 echo "== go test -race" >&2
 go test -race -count=1 -timeout 20m ./...

@@ -40,7 +40,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func newStack(t *testing.T, faults emulator.Faults) *stack {
 	t.Helper()
 	b := testenv.RabbitMQ(t, "main")
-	emb, err := worker.StartEmbedded("127.0.0.1:0", t.TempDir())
+	emb, err := worker.StartEmbedded(testenv.Addr(t), t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(emb.Stop)
 	s := &stack{t: t, url: emb.URL, log: quiet(), env: "w" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -59,7 +59,7 @@ type daemonResult struct {
 // processes against it, submits the tasks and waits for every envelope.
 func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	var res daemonResult
-	emb, err := worker.StartEmbedded("127.0.0.1:0", mustTemp())
+	emb, err := worker.StartEmbedded(fmt.Sprintf("127.0.0.1:%d", freePort()), mustTemp())
 	if err != nil {
 		return res, err
 	}
@@ -266,13 +266,14 @@ func rssMiB(pid int, field string) float64 {
 	return 0
 }
 
+// freePort is a loopback port below the ephemeral range (testenv's pool:
+// a port an outgoing connection cannot take before the daemon binds it).
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testenv.FreePort()
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func mustTemp() string {

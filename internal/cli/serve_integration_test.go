@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,22 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // `serve` with its embedded NATS and `submit --wait`, as the README runs
 // them in two terminals.
 func TestServeAndSubmitWait(t *testing.T) {
 	h := newHarness(t, "main", confOptions{})
 	h.serve(emulator.Faults{})
-	natsPort, httpPort := freePort(t), freePort(t)
+	natsPort, httpPort := testenv.Port(t), testenv.Port(t)
 	conf, err := os.ReadFile(h.conf)
 	require.NoError(t, err)
 	daemon := string(conf) + fmt.Sprintf("worker:\n  id: cli-test\nnats:\n  embedded_listen: 127.0.0.1:%d\n  data_dir: %s\nhttp:\n  listen: 127.0.0.1:%d\nlog:\n  format: json\n",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	}
 	b := testenv.RabbitMQ(t, o.broker)
 	c := &cluster{t: t, broker: b, env: "r" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""),
-		natsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), natsDir: t.TempDir(), ackWait: o.ackWait}
+		natsAddr: testenv.Addr(t), natsDir: t.TempDir(), ackWait: o.ackWait}
 	brokers := []string{b.AMQPURL}
 	if o.brokers != nil {
 		brokers = o.brokers(b)
@@ -170,7 +169,7 @@ func (c *cluster) startReplica(id string, env ...string) *replica {
 // launchReplica starts a serve process without waiting for it to be ready.
 func (c *cluster) launchReplica(id string, env ...string) *replica {
 	c.t.Helper()
-	r := &replica{id: id, http: fmt.Sprintf("127.0.0.1:%d", freePort(c.t)), log: filepath.Join(c.t.TempDir(), id+".log"), done: make(chan error, 1)}
+	r := &replica{id: id, http: testenv.Addr(c.t), log: filepath.Join(c.t.TempDir(), id+".log"), done: make(chan error, 1)}
 	logFile, err := os.Create(r.log)
 	require.NoError(c.t, err)
 	r.cmd = exec.Command(os.Args[0], "serve", "--config-file", c.conf)
@@ -328,14 +327,6 @@ func (c *cluster) exactlyOneCorrectEnvelopeEach(ids []string, refs int, within t
 	}
 	assert.Zero(c.t, missing, "tasks without an envelope")
 	return got
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // metric reads one sample of the replica's /metrics (the first line

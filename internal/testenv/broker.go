@@ -1,12 +1,14 @@
 // Package testenv starts the real components integration tests run
 // against: the project's RabbitMQ (scripts/broker.sh), embedded NATS, the
-// cosign binary. Outside CI a missing component skips the test with a loud
-// message; with CI=true it fails the test.
+// cosign binary, and hands out their ports (Port). Outside CI a missing
+// component skips the test with a loud message naming scripts/deps.sh; with
+// CI=true it fails the test. Nothing here installs anything.
 package testenv
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +28,37 @@ type Broker struct {
 	ClientCertKey, ClientUIDCertKey string
 }
 
+// notInstalled is broker.sh's exit status when RabbitMQ is not installed.
+const notInstalled = 3
+
 // RabbitMQ starts (or reuses) the broker instance name and returns it.
+// "main" is shared by every test of the run (scripts/test.sh stops it at
+// the end); any other name is a private instance for tests that stop and
+// start their broker, stopped again when the test ends.
 func RabbitMQ(t testing.TB, name string) *Broker {
 	t.Helper()
 	out, err := runScript("scripts/broker.sh", "env", name)
-	if err != nil {
-		Missing(t, "RabbitMQ (scripts/broker.sh env "+name+")", string(out))
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == notInstalled:
+		Missing(t, "RabbitMQ (install it with scripts/deps.sh)", string(out))
+	case err != nil:
+		t.Fatalf("scripts/broker.sh env %s: %v\n%s", name, err, out)
 	}
 	env := parseEnv(out)
-	return &Broker{
+	b := &Broker{
 		Name: name, AMQPURL: env["AMQP_URL"], AMQPSURL: env["AMQPS_URL"],
 		CACert: env["CA_CERT"], OtherCACert: env["OTHER_CA_CERT"],
 		ClientCertKey: env["CLIENT_CERT_KEY"], ClientUIDCertKey: env["CLIENT_UID_CERT_KEY"],
 	}
+	if name != "main" {
+		t.Cleanup(func() {
+			if out, err := runScript("scripts/broker.sh", "down", name); err != nil {
+				t.Errorf("stop private broker %s: %v\n%s", name, err, out)
+			}
+		})
+	}
+	return b
 }
 
 // Stop stops the instance (for restart tests; use a private instance name).
@@ -57,13 +77,14 @@ func (b *Broker) Start(t testing.TB) {
 	}
 }
 
-// Missing skips (or, in CI, fails) a test whose component is not there.
+// Missing skips (or, in CI, fails) a test whose component is not there,
+// naming the script that installs it.
 func Missing(t testing.TB, what, detail string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("required component missing in CI: %s\n%s", what, detail)
+		t.Fatalf("required component missing in CI: %s; run scripts/deps.sh\n%s", what, detail)
 	}
-	t.Skipf("SKIPPED: %s is not available (set CI=true to make this a failure)\n%s", what, detail)
+	t.Skipf("SKIPPED: %s is not available: run scripts/deps.sh (set CI=true to make this a failure)\n%s", what, detail)
 }
 
 // RepoRoot is the directory holding go.mod.

@@ -77,7 +77,7 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 		})
 	}
 	served := h
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if a := req.Header.Get("Authorization"); a != "" {
 			reg.mu.Lock()
 			reg.authorizations = append(reg.authorizations, a)
@@ -85,6 +85,9 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 		}
 		served.ServeHTTP(w, req)
 	}))
+	srv.Listener.Close()
+	srv.Listener = Listen(t) // below the ephemeral range, like every test listener
+	srv.Start()
 	t.Cleanup(srv.Close)
 	reg.Host, reg.server = strings.TrimPrefix(srv.URL, "http://"), srv
 	return reg
@@ -98,7 +101,7 @@ func Cosign(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(RepoRoot(), "bin", "cosign")
 	if _, err := os.Stat(p); err != nil {
-		Missing(t, "cosign binary "+p+" (run scripts/cosign.sh)", err.Error())
+		Missing(t, "the cosign binary "+p, err.Error())
 	}
 	return p
 }
