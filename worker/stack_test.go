@@ -23,16 +23,18 @@ import (
 )
 
 // stack is the daemon's world for one test: an embedded NATS server of its
-// own, the shared RabbitMQ, and the emulator on topics private to the test.
+// own, the shared RabbitMQ, and the emulator on topics private to the test
+// (newStack), or a fake signer instead of both (newFakeStack).
 type stack struct {
-	t   *testing.T
-	cfg *config.File
-	url string
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	emu *emulator.Server
-	log *slog.Logger
-	env string
+	t    *testing.T
+	cfg  *config.File
+	url  string
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	emu  *emulator.Server
+	fake *fakeSigner
+	log  *slog.Logger
+	env  string
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -99,12 +101,19 @@ func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigne
 	}
 	nc, err := nats.Connect(s.url)
 	require.NoError(s.t, err)
-	conn, err := msg.Connect(context.Background(), cfg.MsgSigner, "", "msg_signer", s.log)
-	require.NoError(s.t, err)
 	metrics := worker.NewMetrics()
-	signer := conn.Signer(msg.Options{Config: cfg.MsgSigner, WorkerID: id, Log: s.log, Observer: metrics})
-	sigs := worker.Signers{worker.SignerMsgContainer: worker.Typed(signer.ContainerSign), worker.SignerMsgClear: worker.Typed(signer.ClearSign),
-		worker.SignerMsgBlob: worker.Typed(signer.BlobSign)}
+	var sigs worker.Signers
+	closeSigner := func() {}
+	if s.fake != nil {
+		sigs = s.fake.signers(metrics)
+	} else {
+		conn, err := msg.Connect(context.Background(), cfg.MsgSigner, "", "msg_signer", s.log)
+		require.NoError(s.t, err)
+		signer := conn.Signer(msg.Options{Config: cfg.MsgSigner, WorkerID: id, Log: s.log, Observer: metrics})
+		sigs = worker.Signers{worker.SignerMsgContainer: worker.Typed(signer.ContainerSign), worker.SignerMsgClear: worker.Typed(signer.ClearSign),
+			worker.SignerMsgBlob: worker.Typed(signer.BlobSign)}
+		closeSigner = func() { _ = conn.Close() }
+	}
 	if editSigners != nil {
 		editSigners(sigs)
 	}
@@ -118,7 +127,7 @@ func (s *stack) startReplicaWith(id string, mutate func(*config.File), editSigne
 		defer close(r.done)
 		_ = w.Run(ctx)
 		stopService()
-		conn.Close()
+		closeSigner()
 		nc.Close()
 	}()
 	s.t.Cleanup(func() { cancel(); <-r.done })

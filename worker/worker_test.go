@@ -21,12 +21,15 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
 func TestThreeReplicasProcessEveryTaskOnce(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
+	// Each task takes a moment, so a replica's concurrency fills up and
+	// the others get work.
+	s := newFakeStack(t, 50*time.Millisecond)
 	for _, id := range []string{"r1", "r2", "r3"} {
 		s.startReplica(id, nil)
 	}
@@ -49,12 +52,15 @@ func TestThreeReplicasProcessEveryTaskOnce(t *testing.T) {
 		require.Equal(t, 1, c, "task %s has exactly one envelope", id)
 	}
 	assert.Len(t, perWorker, 3, "work is spread across replicas: %v", perWorker)
-	time.Sleep(500 * time.Millisecond)
-	s.envelopes(n, time.Minute) // re-read: no late duplicate appeared
+	// Once every task is acknowledged none can come back: re-read, no
+	// late duplicate appeared.
+	s.settled(time.Minute)
+	s.envelopes(n, time.Minute)
+	assert.Equal(t, uint64(n), s.requests(), "each task signed once")
 }
 
 func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
+	s := newFakeStack(t, 0)
 	s.startReplica("r1", func(c *config.File) { c.Worker.MaxTaskBytes = 64 << 10 })
 	bad := task("bad-signer", 1)
 	bad["signer"] = "gpg-magic"
@@ -83,19 +89,17 @@ func TestBadTasksGetErrorEnvelopesAndAreNotRedelivered(t *testing.T) {
 	assert.Equal(t, "ok", by["pubtools.sign.results.default.good-after-bad"].SignerResult.Status, "the worker kept serving")
 
 	// Terminated, not left to be redelivered.
-	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, worker.ConsumerName(&s.cfg.NATS, worker.SignerMsgContainer))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := cons.Info(context.Background())
-		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
-	}, 10*time.Second, 100*time.Millisecond)
+	for _, info := range s.settled(10 * time.Second) {
+		assert.Zero(t, info.NumRedelivered, info.Name)
+	}
+	assert.Equal(t, uint64(1), s.requests(), "only the good task was signed")
 }
 
 // Every task of the bad-input corpus is refused and terminated, and the
 // worker keeps serving; a corrected task resubmitted under the id of a
 // refused one is signed, not answered with the old refusal.
 func TestWorkerKeepsServingThroughTheBadTaskCorpus(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
+	s := newFakeStack(t, 0)
 	r := s.startReplica("r1", nil)
 	files, err := filepath.Glob(filepath.Join("..", "testdata", "bad", "tasks", "*.json"))
 	require.NoError(t, err)
@@ -118,16 +122,11 @@ func TestWorkerKeepsServingThroughTheBadTaskCorpus(t *testing.T) {
 	signed := func() float64 { return testutil.ToFloat64(r.metrics.Tasks.WithLabelValues("msg-container", "ok")) }
 	require.Eventually(t, func() bool { return invalid() == float64(len(files)) && signed() == 1 }, 30*time.Second, 50*time.Millisecond,
 		"every corpus task refused and the corrected t1 signed")
-	cons, err := s.js.Consumer(context.Background(), s.cfg.NATS.TasksStream, worker.ConsumerName(&s.cfg.NATS, worker.SignerMsgContainer))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := cons.Info(context.Background())
-		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
-	}, 10*time.Second, 50*time.Millisecond, "nothing left to redeliver")
+	s.settled(10 * time.Second) // nothing left to redeliver
 }
 
 func TestRequestReplyThroughTheMicroService(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
+	s := newFakeStack(t, 0)
 	s.startReplica("r1", nil)
 	data, _ := json.Marshal(task("rpc-1", 2))
 	reply, err := s.nc.Request(worker.RequestSubject(s.cfg.NATS.RequestSubject, "default"), data, 30*time.Second)
@@ -154,12 +153,12 @@ func TestTraceparentCrossesNATSAndAMQP(t *testing.T) {
 }
 
 func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
-	s := newStack(t, emulator.Faults{Delay: 1500 * time.Millisecond})
+	s := newFakeStack(t, 1500*time.Millisecond)
 	r := s.startReplica("r1", nil)
 	for i := 0; i < 5; i++ {
 		s.submit(task(fmt.Sprintf("drain-%d", i), 1))
 	}
-	require.Eventually(t, func() bool { return s.emu.Stats().Requests == 5 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return s.requests() == 5 }, 10*time.Second, 20*time.Millisecond)
 	start := time.Now()
 	r.stop()
 	assert.Less(t, time.Since(start), 8*time.Second)
@@ -168,10 +167,10 @@ func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
 }
 
 func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
-	s := newStack(t, emulator.Faults{Delay: 2 * time.Second})
+	s := newFakeStack(t, 2*time.Second)
 	short := s.startReplica("short-grace", func(c *config.File) { c.Worker.ShutdownGrace = 200 * time.Millisecond })
 	s.submit(task("handed-back", 1))
-	require.Eventually(t, func() bool { return s.emu.Stats().Requests >= 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return s.requests() >= 1 }, 10*time.Second, 20*time.Millisecond)
 	start := time.Now()
 	short.stop()
 	assert.Less(t, time.Since(start), 3*time.Second, "grace bounds the shutdown")
@@ -188,7 +187,7 @@ func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
 // ends the replica within the grace, and everything comes back. (Run used
 // to wait for a free slot before it looked at the shutdown.)
 func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
-	s := newStack(t, emulator.Faults{Delay: 3 * time.Second})
+	s := newFakeStack(t, 3*time.Second)
 	full := s.startReplica("full", func(c *config.File) {
 		c.Worker.Concurrency = 2
 		c.Worker.ShutdownGrace = 300 * time.Millisecond
@@ -196,7 +195,7 @@ func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
 	for i := range 6 {
 		s.submit(task(fmt.Sprintf("busy-%d", i), 1))
 	}
-	require.Eventually(t, func() bool { return s.emu.Stats().Requests >= 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return s.requests() >= 2 }, 10*time.Second, 20*time.Millisecond)
 	start := time.Now()
 	full.stop()
 	assert.Less(t, time.Since(start), 2*time.Second, "grace bounds the shutdown")
@@ -210,19 +209,28 @@ func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
 	}
 }
 
+// A task whose envelope is already stored (its replica died before
+// acking) is acknowledged without signing; a fresh task beside it is
+// signed, so the count of signing requests tells the two apart (the
+// results stream cannot: its deduplication keeps one envelope per id).
 func TestAStoredEnvelopeIsNotSignedTwice(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
-	// An envelope published by a replica that died before acking.
+	s := newFakeStack(t, 0)
 	_, err := s.js.Publish(context.Background(), "pubtools.sign.results.default.already", []byte(`{"task_id": "already", "worker_id": "dead", "signer_result": {"status": "ok", "error_message": ""}}`),
 		jetstream.WithMsgID("default/already"))
 	require.NoError(t, err)
 	s.startReplica("r1", nil)
-	s.submit(task("already", 1))
-	time.Sleep(time.Second)
-	envs := s.envelopes(1, 5*time.Second)
-	require.Len(t, envs, 1)
-	assert.Equal(t, "dead", envs[0].WorkerID)
-	assert.Zero(t, s.emu.Stats().Requests, "nothing was signed again")
+	s.submit(task("already", 2))
+	s.submit(task("fresh", 3))
+	s.settled(30 * time.Second) // both handled and acknowledged
+	envs := s.envelopes(2, 5*time.Second)
+	require.Len(t, envs, 2)
+	by := map[string]envelope{}
+	for _, e := range envs {
+		by[e.TaskID] = e
+	}
+	assert.Equal(t, "dead", by["already"].WorkerID, "the stored envelope stands")
+	assert.Equal(t, "r1", by["fresh"].WorkerID)
+	assert.Equal(t, uint64(3), s.requests(), "the fresh task's 3 references signed, the stored task's 2 not again")
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
@@ -231,7 +239,10 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	s.submit(task("metered", 3))
 	require.Len(t, s.envelopes(1, 30*time.Second), 1)
 	ready := true
-	srv := httptest.NewServer(worker.HTTPHandler(r.metrics, []worker.ReadinessCheck{{Name: "nats", Ready: s.nc.IsConnected}, {Name: "amqp", Ready: func() bool { return ready }}}))
+	srv := httptest.NewUnstartedServer(worker.HTTPHandler(r.metrics, []worker.ReadinessCheck{{Name: "nats", Ready: s.nc.IsConnected}, {Name: "amqp", Ready: func() bool { return ready }}}))
+	srv.Listener.Close()
+	srv.Listener = testenv.Listen(t)
+	srv.Start()
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := srv.Client().Get(srv.URL + path)
@@ -257,7 +268,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 // A task running longer than ack_wait is kept alive by in-progress acks:
 // one delivery, one envelope.
 func TestLongTaskIsNotRedelivered(t *testing.T) {
-	s := newStack(t, emulator.Faults{Delay: 4 * time.Second})
+	s := newFakeStack(t, 4*time.Second)
 	s.cfg.NATS.AckWait = 2 * time.Second
 	_, err := worker.EnsureStreams(context.Background(), s.js, &s.cfg.NATS)
 	require.NoError(t, err)
@@ -267,13 +278,15 @@ func TestLongTaskIsNotRedelivered(t *testing.T) {
 	envs := s.envelopes(1, 30*time.Second)
 	require.Len(t, envs, 1)
 	assert.Equal(t, 1, envs[0].Attempt)
-	time.Sleep(3 * time.Second)
-	assert.Equal(t, uint64(1), s.emu.Stats().Requests, "signed once: no redelivery while it ran")
+	for _, info := range s.settled(10 * time.Second) {
+		assert.Zero(t, info.NumRedelivered, "no redelivery while it ran (%s)", info.Name)
+	}
+	assert.Equal(t, uint64(1), s.requests(), "signed once")
 	s.envelopes(1, 5*time.Second)
 }
 
 func TestExistingStreamSettingsAreLeftAlone(t *testing.T) {
-	s := newStack(t, emulator.Faults{})
+	s := newFakeStack(t, 0)
 	ctx := context.Background()
 	stream, err := s.js.Stream(ctx, s.cfg.NATS.ResultsStream)
 	require.NoError(t, err)

@@ -74,10 +74,23 @@ func TestEveryFlagHasASentenceOfHelp(t *testing.T) {
 }
 
 func TestNoRequesterWithoutCertificateIsAUsageError(t *testing.T) {
-	_, stderr, code := runCLI(t, "msg-clear-sign", "--signing-key", "K", "--task-id", "t", "--config-file", writeMinimalConfig(t), "x")
-	// The broker does not exist: the connect failure is reported as a result
-	// (exit 1) unless a usage problem comes first.
-	assert.Contains(t, []int{1, 2}, code, stderr)
+	conf := writeMinimalConfig(t)
+	// The broker does not exist: the usage problem is found before the
+	// connect failure (which would be a result, exit 1).
+	_, stderr, code := runCLI(t, "msg-clear-sign", "--signing-key", "K", "--task-id", "t", "--config-file", conf, "x")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "no requester")
+	for _, cmd := range [][]string{
+		{"msg-container-sign", "--signing-key", "K", "--task-id", "t", "--reference", "reg.io/ns/a:1", "--digest", digestN(1)},
+		{"msg-blob-sign", "--signing-key", "K", "--task-id", "t", "--blob-file", conf},
+	} {
+		_, stderr, code = runCLI(t, append(cmd, "--config-file", conf)...)
+		assert.Equal(t, 2, code, "%s: %s", cmd[0], stderr)
+	}
+	// With --requester it gets as far as connecting.
+	stdout, stderr, code := runCLI(t, "msg-clear-sign", "--signing-key", "K", "--task-id", "t", "--requester", "me", "--config-file", conf, "x")
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stdout, "no messaging broker reachable")
 }
 
 func TestConfigCheckMasksSecrets(t *testing.T) {

@@ -49,6 +49,13 @@ func (j *msgJob) run(cmd *cobra.Command) error {
 	if err := j.validate(); err != nil {
 		return usageOrFailure(err)
 	}
+	// Without a requester the operation cannot be named: a usage error,
+	// whether or not a broker is reachable.
+	if j.requester == "" {
+		if creator, _, err := msg.Credentials(sectionCfg, cfg.Path, section); err == nil && creator == "" {
+			return &exitError{code: ExitUsage, msg: msg.ErrNoRequester.Error()}
+		}
+	}
 	ctx := cmd.Context()
 	conn, err := msg.Connect(ctx, sectionCfg, cfg.Path, section, log)
 	if err != nil {
@@ -116,7 +123,7 @@ func newMsgContainerSign() *cobra.Command {
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
 			job := &msgJob{
-				flags: &f, batch: signerType == "batch", rawField: "signed_claim",
+				flags: &f, batch: signerType == "batch", rawField: "signed_claim", requester: op.Requester,
 				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
 				validate: func() error {
 					if err := op.Validate(); err != nil {
@@ -162,7 +169,7 @@ func newMsgClearSign() *cobra.Command {
 			}
 			op.Inputs, op.SigningKeys, op.TaskID = inputs, f.signingKeys, f.taskID
 			job := &msgJob{
-				flags: &f, rawField: "signed_data",
+				flags: &f, rawField: "signed_data", requester: op.Requester,
 				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
 				validate: op.Validate,
 				sign: func(ctx context.Context, s *msg.Signer, _ int) (*signers.Result, error) {
@@ -232,7 +239,7 @@ func newMsgBlobSign() *cobra.Command {
 			}
 			op.SigningKeys, op.TaskID = f.signingKeys, f.taskID
 			job := &msgJob{
-				flags: &f, rawField: "signed_payload",
+				flags: &f, rawField: "signed_payload", requester: op.Requester,
 				skeleton: skeletonOf(op.Dict(), op.SigningKeys, ""),
 				validate: op.Validate,
 				sign: func(ctx context.Context, s *msg.Signer, _ int) (*signers.Result, error) {

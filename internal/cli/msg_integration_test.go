@@ -180,27 +180,31 @@ func heapAfterGC() uint64 {
 
 // The broker goes away mid-operation (a private instance, so other tests
 // are not disturbed); the signer reconnects and still returns every reply.
+// The emulator drops the first round of requests, so when the broker stops
+// every request is provably out and unanswered.
 func TestBrokerRestartMidOperation(t *testing.T) {
-	h := newHarness(t, "restart", confOptions{timeout: 3, retries: 3, sendRetries: 3})
-	h.serve(emulator.Faults{Delay: 2 * time.Second})
+	const n = 200
+	h := newHarness(t, "restart", confOptions{timeout: 5, retries: 3, sendRetries: 3})
+	srv := h.serve(emulator.Faults{DropFirst: n})
 	var wg sync.WaitGroup
 	var stdout, stderr string
 	var code int
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		stdout, stderr, code = h.run(containerArgs(200, "t-restart")...)
+		stdout, stderr, code = h.run(containerArgs(n, "t-restart")...)
 	}()
-	time.Sleep(700 * time.Millisecond) // requests are out, replies held back
+	require.Eventually(t, func() bool { return srv.Stats().Requests >= n }, time.Minute, 10*time.Millisecond, "all requests are out")
 	h.broker.Stop(t)
 	h.broker.Start(t)
 	wg.Wait()
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	res := parseResult(t, stdout)
-	require.Len(t, res.OperationResults, 200)
+	require.Len(t, res.OperationResults, n)
 	for i, raw := range res.OperationResults {
 		assert.Equal(t, digestN(i), replyMsg(t, raw)["manifest_digest"])
 	}
+	assert.GreaterOrEqual(t, srv.Stats().Requests, uint64(2*n), "every request was sent again after the restart")
 }
 
 func TestMutualTLSFromTheConfig(t *testing.T) {

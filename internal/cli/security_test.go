@@ -29,14 +29,16 @@ func TestCertificateWithoutCNOrUIDIsRefused(t *testing.T) {
 }
 
 // A NATS TLS setup with a certificate but no key is refused before the
-// daemon starts: exit 2 naming the key, no half-secured connection.
+// daemon starts: exit 2 naming the key, no half-secured connection. (No
+// broker needed: the refusal comes before any connection.)
 func TestServeRefusesHalfConfiguredNATSTLS(t *testing.T) {
-	h := newHarness(t, "main", confOptions{})
-	conf, err := os.ReadFile(h.conf)
+	path := writeMinimalConfig(t)
+	conf, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(h.conf, append(conf, []byte("nats:\n  url: tls://127.0.0.1:1\n  tls_cert: "+h.broker.ClientCertKey+"\n")...), 0o600))
-	_, stderr, code := runCLI(t, "serve", "--config-file", h.conf)
+	cert := testenv.SelfSignedCertKey(t, pkix.Name{CommonName: "pubtools-sign-test"})
+	require.NoError(t, os.WriteFile(path, append(conf, []byte("nats:\n  url: tls://127.0.0.1:1\n  tls_cert: "+cert+"\n")...), 0o600))
+	_, stderr, code := runCLI(t, "serve", "--config-file", path)
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, stderr, "nats.tls_key")
-	assert.Contains(t, stderr, h.conf)
+	assert.Contains(t, stderr, path)
 }

@@ -329,16 +329,52 @@ func (c *cluster) exactlyOneCorrectEnvelopeEach(ids []string, refs int, within t
 	return got
 }
 
-// metric reads one sample of the replica's /metrics (the first line
-// starting with name; 0 when absent).
-func (r *replica) metric(t *testing.T, name string) float64 {
+// waitEmulatorRequests waits until the emulator has seen n requests:
+// observable proof that the replicas' requests are out.
+func (c *cluster) waitEmulatorRequests(n int) {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool { return c.emu.Stats().Requests >= uint64(n) }, time.Minute, 10*time.Millisecond,
+		"the emulator saw %d requests (it saw %d)", n, c.emu.Stats().Requests)
+}
+
+// metricSum adds the samples of metric name whose labels contain every
+// one of labels (e.g. `outcome="ok"`).
+func (r *replica) metricSum(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, line := range strings.Split(r.metrics(t), "\n") {
+		series, value, ok := strings.Cut(line, " ")
+		if !ok || (series != name && !strings.HasPrefix(series, name+"{")) {
+			continue
+		}
+		matches := true
+		for _, l := range labels {
+			matches = matches && strings.Contains(series, l)
+		}
+		if matches {
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			require.NoError(t, err, line)
+			sum += v
+		}
+	}
+	return sum
+}
+
+func (r *replica) metrics(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + r.http + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
+	return string(body)
+}
+
+// metric reads one sample of the replica's /metrics (the first line
+// starting with name; 0 when absent).
+func (r *replica) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(r.metrics(t), "\n") {
 		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
 			f := strings.Fields(line)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)

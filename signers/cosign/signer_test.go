@@ -44,9 +44,14 @@ func TestSignArgsAreTheSpecCommandLine(t *testing.T) {
 }
 
 // recordingRunner is a fake cosign for logic tests: it records calls and
-// how many ran at once per repository and overall.
+// how many ran at once per repository and overall. With waitFor set, each
+// call is held until that many ran at once (or a bound passed), so the
+// overlap the signer allows is observed rather than hoped for from timing.
 type recordingRunner struct {
 	mu          sync.Mutex
+	waitFor     int
+	reached     chan struct{} // closed when waitFor calls ran at once
+	closed      bool
 	calls       [][]string
 	envs        [][]string
 	activeRepo  map[string]int
@@ -67,12 +72,24 @@ func (r *recordingRunner) Run(ctx context.Context, argv, env []string) (string, 
 	r.active++
 	r.maxPerRepo = max(r.maxPerRepo, r.activeRepo[repo])
 	r.maxActive = max(r.maxActive, r.active)
+	if r.waitFor > 0 && r.active == r.waitFor && !r.closed {
+		close(r.reached)
+		r.closed = true
+	}
 	fail := image == r.failImage
 	if fail {
 		r.failuresFor[image]++
 	}
 	r.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
+	if r.waitFor > 0 {
+		// A signer allowing fewer concurrent calls leaves this to the
+		// bound, and the test's maxActive assertion fails.
+		select {
+		case <-r.reached:
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
 	r.mu.Lock()
 	r.activeRepo[repo]--
 	r.active--
@@ -84,7 +101,7 @@ func (r *recordingRunner) Run(ctx context.Context, argv, env []string) (string, 
 }
 
 func newRunner() *recordingRunner {
-	return &recordingRunner{activeRepo: map[string]int{}, failuresFor: map[string]int{}}
+	return &recordingRunner{activeRepo: map[string]int{}, failuresFor: map[string]int{}, reached: make(chan struct{})}
 }
 
 func containerOp(repos, perRepo int) *signers.ContainerSign {
@@ -98,6 +115,7 @@ func containerOp(repos, perRepo int) *signers.ContainerSign {
 
 func TestOneRepositorySeriallyRepositoriesInParallel(t *testing.T) {
 	r := newRunner()
+	r.waitFor = 4 // num_threads: the first four calls are held until all four run
 	s := New(Options{Config: testConfig(), Runner: r, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	res, err := s.ContainerSign(context.Background(), containerOp(6, 3))
 	require.NoError(t, err)
