@@ -146,7 +146,7 @@ func (c *cluster) startNATS() {
 func (c *cluster) restartNATS(down time.Duration) {
 	c.t.Helper()
 	c.nats.Stop()
-	time.Sleep(down)
+	time.Sleep(down) // the outage itself (the fault), not a wait for state
 	c.startNATS()
 }
 

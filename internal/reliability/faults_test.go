@@ -50,7 +50,9 @@ func TestFirstBrokerDeadSecondAlive(t *testing.T) {
 func TestNATSRestartWhileTasksInFlight(t *testing.T) {
 	const held = 2 * 16 * 2 // replicas × worker.concurrency × references
 	c := newCluster(t, clusterOptions{faults: emulator.Faults{DropFirst: held}})
-	a, b := c.startReplica("a"), c.startReplica("b")
+	// The dropped requests are sent again after one 2 s round, not 3 × 10 s.
+	quick := []string{"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=2", "PUBTOOLS_SIGN_MSG_SIGNER_RETRIES=1"}
+	a, b := c.startReplica("a", quick...), c.startReplica("b", quick...)
 	ids := c.submit("natsrestart", 150, 2)
 	c.waitEmulatorRequests(held)
 	for _, r := range []*replica{a, b} {
