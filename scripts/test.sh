@@ -26,13 +26,18 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 "$(go env GOPATH)/bin/staticcheck" ./...
 
-echo "== go test -race" >&2
-go test -race -count=1 -timeout 20m ./...
+echo "== go test -race ($SECONDS s so far)" >&2
+# -json through testreport: package results as they come, the output of
+# failed and skipped tests, and the slowest tests at the end.
+mkdir -p .run
+go build -o .run/testreport ./scripts/testreport
+go test -race -count=1 -timeout 20m -json ./... | .run/testreport
 
-echo "== fuzz (bounded)" >&2
+echo "== fuzz (bounded; $SECONDS s so far)" >&2
 # A count, not a duration: a time-boxed run can end with a spurious
 # "context deadline exceeded" when the clock runs out mid-execution.
 fuzztime=${FUZZTIME:-40000x}
 for target in FuzzReformat:./internal/pyjson/ FuzzDirectEncodingMatchesRewrite:./internal/pyjson/ FuzzDecodeTask:./worker/ FuzzDecodeReply:./broker/ FuzzParse:./config/ FuzzPythonRepr:./config/; do
   go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "$fuzztime" "${target#*:}"
 done
+echo "== done in $SECONDS s" >&2
