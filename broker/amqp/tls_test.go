@@ -50,8 +50,7 @@ func TestTLSBelow12IsRefused(t *testing.T) {
 	b := testenv.RabbitMQ(t, "main")
 	serverCert, err := tls.LoadX509KeyPair(strings.TrimSuffix(b.CACert, "ca.pem")+"server.pem", strings.TrimSuffix(b.CACert, "ca.pem")+"server.key")
 	require.NoError(t, err)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{serverCert}, MaxVersion: tls.VersionTLS11})
-	require.NoError(t, err)
+	ln := tls.NewListener(testenv.Listen(t), &tls.Config{Certificates: []tls.Certificate{serverCert}, MaxVersion: tls.VersionTLS11})
 	defer ln.Close()
 	go func() {
 		for {
