@@ -23,6 +23,8 @@
 #
 #   BROKER_PORT   first port of the block (skips the claim)
 #   BROKER_ROOT   where instances live (default: <repo>/.run/broker)
+#   RABBITMQ_BIN_DIR  the node's scripts (default: /usr/lib/rabbitmq/bin;
+#                 a missing one shows what tests do without RabbitMQ)
 #
 # "up" is idempotent, waits until the broker answers the AMQP 1.0 protocol
 # header and writes NAME/broker.env (URLs and certificate paths) for tests.
@@ -42,7 +44,7 @@ dir=$root/$name
 node="pubtools-sign-$name-$(printf %s "$dir" | cksum | cut -d" " -f1)@localhost"
 # The /usr/sbin wrappers switch to the "rabbitmq" user; the node's own scripts
 # run as whoever calls them, so the private dir stays ours.
-rmq_bin=/usr/lib/rabbitmq/bin
+rmq_bin=${RABBITMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}
 
 log() { printf 'broker[%s]: %s\n' "$name" "$*" >&2; }
 

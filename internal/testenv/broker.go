@@ -41,7 +41,7 @@ func RabbitMQ(t testing.TB, name string) *Broker {
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit) && exit.ExitCode() == notInstalled:
-		Missing(t, "RabbitMQ (install it with scripts/deps.sh)", string(out))
+		Missing(t, "RabbitMQ", string(out))
 	case err != nil:
 		t.Fatalf("scripts/broker.sh env %s: %v\n%s", name, err, out)
 	}
