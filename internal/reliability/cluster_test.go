@@ -176,6 +176,9 @@ func (c *cluster) launchReplica(id string, env ...string) *replica {
 	r.cmd.Env = append(os.Environ(), asCLI+"=1", "PUBTOOLS_SIGN_WORKER_ID="+id, "PUBTOOLS_SIGN_HTTP_LISTEN="+r.http)
 	r.cmd.Env = append(r.cmd.Env, env...)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
+	// A test binary that dies (timeout, panic) takes its replicas along:
+	// no serve process outlives the run.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(c.t, r.cmd.Start())
 	go func() { r.done <- r.cmd.Wait(); logFile.Close() }()
 	c.t.Cleanup(func() { r.kill(syscall.SIGKILL) })
