@@ -233,7 +233,8 @@ boot() {
   : >"$dir/log/console.log"
   (cd "$dir" && exec setsid "$rmq_bin/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null) 9>&- 8>&- &
   local launched=$! i
-  for i in $(seq 1 240); do
+  # Up to 2 minutes: a boot takes 5-20 s, more on a loaded machine.
+  for i in $(seq 1 480); do
     if amqp10_answers && node_alive; then
       expire_orphan_queues
       write_env; log "ready after $((i / 4))s"; return 0
