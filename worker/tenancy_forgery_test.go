@@ -14,9 +14,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
-// forgeryPort is this file's nats-server (h14b's range).
-const forgeryPort = 12011
-
 // watch subscribes as nc to subject and counts what arrives.
 func watch(t *testing.T, nc *nats.Conn, subject string) func() int {
 	t.Helper()
@@ -48,7 +45,7 @@ func onSubjects(t *testing.T, op *nats.Conn, stream, filter string) map[string]u
 // team-b's results (the operator, in the daemon's account, and team-b
 // itself watch).
 func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
-	ts := newTenancyAt(t, forgeryPort)
+	ts := newTenancy(t)
 	a, b := ts.connect("team-a"), ts.connect("team-b")
 	op := ts.connect("operator")
 	imgA := ts.own.Host + "/team-a/app:1"
@@ -102,7 +99,7 @@ func TestAForgedMessageOnAnotherTenantsResultsIsNoEnvelope(t *testing.T) {
 // consumers (push consumers delivering anywhere, consumers without
 // bound), and no direct get of team-b's results.
 func TestATenantHasNoJetStreamOnTheDaemonsStreams(t *testing.T) {
-	ts := newTenancyAt(t, forgeryPort+1)
+	ts := newTenancy(t)
 	a := ts.connect("team-a")
 	op := ts.connect("operator")
 	imgA := ts.own.Host + "/team-a/app:1"

@@ -24,9 +24,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
-// tenancyPort is the port of this test's nats-server (h14's range).
-const tenancyPort = 11411
-
 const tenancyRegistryPassword = "robot-Pa55-never-print"
 
 // syncBuffer is a log sink the worker's goroutines share.
@@ -63,7 +60,7 @@ type tenancy struct {
 	observed map[string]int // subject → envelopes seen by the operator
 }
 
-func newTenancy(t *testing.T) *tenancy { t.Helper(); return newTenancyAt(t, tenancyPort) }
+func newTenancy(t *testing.T) *tenancy { t.Helper(); return newTenancyAt(t, testenv.Port(t)) }
 
 // newTenancyAt is newTenancy with its nats-server on port.
 func newTenancyAt(t *testing.T, port int) *tenancy {

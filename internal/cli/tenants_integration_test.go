@@ -42,14 +42,14 @@ func (l *lockedBuilder) String() string {
 // requester it may not name is refused, and no password appears in
 // `config check`, the daemon's log or a connect error.
 func TestServeAndSubmitAsATenant(t *testing.T) {
-	n := testenv.StartTenantsNATS(t, 11412)
+	n := testenv.StartTenantsNATS(t, testenv.Port(t))
 	h := newHarness(t, "main", confOptions{})
 	signingServer := h.serve(emulator.Faults{})
 	policy, err := os.ReadFile(testenv.TenantsPolicy())
 	require.NoError(t, err)
 	conf, err := os.ReadFile(h.conf)
 	require.NoError(t, err)
-	httpPort := 11413
+	httpPort := testenv.Port(t)
 	daemon := string(conf) + string(policy) + fmt.Sprintf(`cosign_signer:
   cosign_bin: %s
   key_aliases:
