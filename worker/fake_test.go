@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +28,18 @@ import (
 type fakeSigner struct {
 	delay    time.Duration
 	requests atomic.Uint64
+	// gate, when set (holdUntilReleased), holds every signing until
+	// release: a task that only a shutdown can end.
+	gate    chan struct{}
+	release func()
+}
+
+// holdUntilReleased makes every signing wait until release (or its
+// task's cancellation); call it before starting replicas.
+func (f *fakeSigner) holdUntilReleased() {
+	f.gate = make(chan struct{})
+	var once sync.Once
+	f.release = func() { once.Do(func() { close(f.gate) }) }
 }
 
 // newFakeStack is newStack without RabbitMQ: an embedded NATS server of the
@@ -64,6 +77,13 @@ func (f *fakeSigner) signers(metrics *worker.Metrics) worker.Signers {
 		case <-time.After(f.delay):
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for signing replies: %w", ctx.Err())
+		}
+		if f.gate != nil {
+			select {
+			case <-f.gate:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("waiting for signing replies: %w", ctx.Err())
+			}
 		}
 		res := &signers.Result{SignerResult: signers.SignerResult{Status: signers.StatusOK}, Operation: op, SigningKeys: keys}
 		for _, item := range items {
@@ -120,4 +140,19 @@ func (s *stack) settled(within time.Duration) []*jetstream.ConsumerInfo {
 		return true
 	}, within, 20*time.Millisecond, "every task acknowledged or terminated")
 	return infos
+}
+
+// stopWithin is stop with a bound: a replica that has not ended within d
+// fails the test instead of hanging it.
+func (s *stack) stopWithin(r *replica, d time.Duration) {
+	s.t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		if s.fake != nil && s.fake.release != nil {
+			s.fake.release() // let the cleanup finish
+		}
+		s.t.Fatalf("replica %s did not stop within %v", r.id, d)
+	}
 }

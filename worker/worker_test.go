@@ -166,15 +166,17 @@ func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
 	assert.Len(t, envs, 5, "every in-flight task finished before exit")
 }
 
+// The task never finishes by itself (the fake holds it until released),
+// so only the grace can end the shutdown.
 func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
-	s := newFakeStack(t, 2*time.Second)
+	s := newFakeStack(t, 0)
+	s.fake.holdUntilReleased()
 	short := s.startReplica("short-grace", func(c *config.File) { c.Worker.ShutdownGrace = 200 * time.Millisecond })
 	s.submit(task("handed-back", 1))
 	require.Eventually(t, func() bool { return s.requests() >= 1 }, 10*time.Second, 20*time.Millisecond)
-	start := time.Now()
-	short.stop()
-	assert.Less(t, time.Since(start), 3*time.Second, "grace bounds the shutdown")
+	s.stopWithin(short, 10*time.Second) // grace bounds the shutdown
 
+	s.fake.release()
 	s.startReplica("taker", nil)
 	envs := s.envelopes(1, 30*time.Second)
 	require.Len(t, envs, 1)
@@ -187,7 +189,8 @@ func TestGraceOverHandsTasksBackToAnotherReplica(t *testing.T) {
 // ends the replica within the grace, and everything comes back. (Run used
 // to wait for a free slot before it looked at the shutdown.)
 func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
-	s := newFakeStack(t, 3*time.Second)
+	s := newFakeStack(t, 0)
+	s.fake.holdUntilReleased()
 	full := s.startReplica("full", func(c *config.File) {
 		c.Worker.Concurrency = 2
 		c.Worker.ShutdownGrace = 300 * time.Millisecond
@@ -196,10 +199,9 @@ func TestGraceBoundsShutdownWithEverySlotBusy(t *testing.T) {
 		s.submit(task(fmt.Sprintf("busy-%d", i), 1))
 	}
 	require.Eventually(t, func() bool { return s.requests() >= 2 }, 10*time.Second, 20*time.Millisecond)
-	start := time.Now()
-	full.stop()
-	assert.Less(t, time.Since(start), 2*time.Second, "grace bounds the shutdown")
+	s.stopWithin(full, 10*time.Second) // grace bounds the shutdown
 
+	s.fake.release()
 	s.startReplica("taker", nil)
 	envs := s.envelopes(6, 30*time.Second)
 	require.Len(t, envs, 6)
