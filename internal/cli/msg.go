@@ -22,6 +22,8 @@ type msgJob struct {
 	flags    *commonFlags
 	batch    bool
 	rawField string
+	// requester is --requester: without it the certificate must name one.
+	requester string
 	// skeleton is the result printed when the signer cannot even connect.
 	skeleton func() *signers.Result
 	validate func() error
