@@ -30,19 +30,9 @@ type stallProxy struct {
 	conns   []net.Conn    // both ends of every proxied connection
 }
 
-// proxyPorts is this helper's port range (below the ephemeral range).
-const proxyPortFirst, proxyPortLast = 11700, 11799
-
 func newStallProxy(t *testing.T, target string) *stallProxy {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	for port := proxyPortFirst; port <= proxyPortLast; port++ {
-		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			break
-		}
-	}
-	require.NoError(t, err, "no free port in %d-%d", proxyPortFirst, proxyPortLast)
+	ln := testenv.Listen(t)
 	p := &stallProxy{ln: ln, target: target, wrote: make(chan struct{}, 1)}
 	t.Cleanup(func() { p.Release(); ln.Close() })
 	go p.serve()
