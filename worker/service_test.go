@@ -18,6 +18,7 @@ import (
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
@@ -84,7 +85,7 @@ func TestMicroStatsMeasureTheSigning(t *testing.T) {
 // A signer that panics costs its task an error envelope naming the panic,
 // on both paths; the replica keeps serving, and the panic is counted.
 func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
-	emb, err := worker.StartEmbedded("127.0.0.1:0", t.TempDir())
+	emb, err := worker.StartEmbedded(testenv.Addr(t), t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(emb.Stop)
 	nc, err := nats.Connect(emb.URL)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -19,7 +20,7 @@ import (
 // `submit --wait` reads: the envelope is still found (it used to wait
 // until its timeout for a message that had come and gone).
 func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
-	emb, err := worker.StartEmbedded("127.0.0.1:0", filepath.Join(t.TempDir(), "nats"))
+	emb, err := worker.StartEmbedded(testenv.Addr(t), filepath.Join(t.TempDir(), "nats"))
 	require.NoError(t, err)
 	t.Cleanup(emb.Stop)
 	nc, err := nats.Connect(emb.URL)
