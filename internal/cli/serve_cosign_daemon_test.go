@@ -22,7 +22,7 @@ import (
 // shipped policy), which is not in cosign_signer.registries; a registry
 // there that asks for credentials, as an attacker's would, gets none.
 func TestServeGivesCosignCredentialsOnlyToListedRegistries(t *testing.T) {
-	n := testenv.StartTenantsNATS(t, 12021)
+	n := testenv.StartTenantsNATS(t, testenv.Port(t))
 	const password = "robot-Pa55-serve-never-give"
 	own := testenv.StartRegistry(t, "robot", password)
 	other := testenv.StartRegistry(t, "robot", password) // asks, records what it gets
@@ -36,7 +36,7 @@ func TestServeGivesCosignCredentialsOnlyToListedRegistries(t *testing.T) {
 	}
 	policy, err := os.ReadFile(testenv.TenantsPolicy())
 	require.NoError(t, err)
-	httpPort := 12022
+	httpPort := testenv.Port(t)
 	conf := strings.NewReplacer("registry.example.com", own.Host, "quay.example.org", other.Host).Replace(string(policy)) + fmt.Sprintf(`cosign_signer:
   cosign_bin: %s
   timeout: 1m0s
