@@ -38,6 +38,7 @@ type confOptions struct {
 	tls                           bool
 	caCert                        string
 	certKey                       string // default: the broker's CN=pubtools-sign-test client
+	maxInFlight                   int    // default: the config's
 }
 
 func newHarness(t *testing.T, instance string, co confOptions) *harness {
@@ -75,6 +76,9 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
   send_retries: %d
   message_id_key: request_id
 `, brokers.String(), co.certKey, co.caCert, h.env, co.timeout, co.retries, co.sendRetries)
+	if co.maxInFlight > 0 {
+		section += fmt.Sprintf("  max_in_flight: %d\n", co.maxInFlight)
+	}
 	body := "msg_signer:\n" + section + "  log_level: debug\nmsg_batch_signer:\n" + section + "  chunk_size: 3\n"
 	h.conf = filepath.Join(t.TempDir(), "conf.yaml")
 	require.NoError(t, os.WriteFile(h.conf, []byte(body), 0o600))

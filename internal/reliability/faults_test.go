@@ -18,7 +18,7 @@ import (
 // the first requests, so when the broker stops both replicas provably hold
 // tasks whose requests are out and unanswered.
 func TestBrokerRestartWith200TasksInFlight(t *testing.T) {
-	const held = 2 * 16 * 2 // replicas × worker.concurrency × references
+	const held = 2 * 16 * 2 // replicas × worker.concurrency × references (16 × 2 fits a replica's initial in-flight window, 32)
 	c := newCluster(t, clusterOptions{broker: "reliability", faults: emulator.Faults{DropFirst: held}})
 	a, b := c.startReplica("a"), c.startReplica("b")
 	ids := c.submit("restart", 200, 2)
@@ -48,7 +48,7 @@ func TestFirstBrokerDeadSecondAlive(t *testing.T) {
 // drops the first requests, so both replicas provably hold unanswered
 // tasks while NATS is down.
 func TestNATSRestartWhileTasksInFlight(t *testing.T) {
-	const held = 2 * 16 * 2 // replicas × worker.concurrency × references
+	const held = 2 * 16 * 2 // replicas × worker.concurrency × references (16 × 2 fits a replica's initial in-flight window, 32)
 	c := newCluster(t, clusterOptions{faults: emulator.Faults{DropFirst: held}})
 	// The dropped requests are sent again after one 2 s round, not 3 × 10 s.
 	quick := []string{"PUBTOOLS_SIGN_MSG_SIGNER_TIMEOUT=2", "PUBTOOLS_SIGN_MSG_SIGNER_RETRIES=1"}
