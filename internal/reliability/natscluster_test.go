@@ -25,6 +25,7 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 	"github.com/release-engineering/pubtools-sign-go/internal/retry"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -51,9 +52,19 @@ func runNATSServer(conf string) int {
 	return 0
 }
 
-// clusterPortBase: node i (1..3) listens for clients on base+i, routes on
-// base+10+i and monitoring on base+20+i.
-const clusterPortBase = 11600
+// clusterPorts are the loopback ports of the three nodes (from
+// testenv.Port: below the ephemeral range, never shared with another test
+// process or checkout): node i listens for clients on client[i], routes on
+// route[i] and monitoring on monitor[i].
+type clusterPorts struct{ client, route, monitor [3]int }
+
+func newClusterPorts(t *testing.T) clusterPorts {
+	var p clusterPorts
+	for i := range 3 {
+		p.client[i], p.route[i], p.monitor[i] = testenv.Port(t), testenv.Port(t), testenv.Port(t)
+	}
+	return p
+}
 
 // natsNode is one nats-server process of a three-node cluster.
 type natsNode struct {
@@ -73,14 +84,19 @@ type natsCluster struct {
 
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
+	return startNATSClusterOn(t, newClusterPorts(t))
+}
+
+func startNATSClusterOn(t *testing.T, ports clusterPorts) *natsCluster {
+	t.Helper()
 	cl := &natsCluster{t: t}
 	var routes []string
 	for i := 1; i <= 3; i++ {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPortBase+10+i))
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports.route[i-1]))
 	}
 	dir := t.TempDir()
 	for i := 1; i <= 3; i++ {
-		n := &natsNode{name: fmt.Sprintf("n%d", i), client: clusterPortBase + i, route: clusterPortBase + 10 + i, monitor: clusterPortBase + 20 + i}
+		n := &natsNode{name: fmt.Sprintf("n%d", i), client: ports.client[i-1], route: ports.route[i-1], monitor: ports.monitor[i-1]}
 		n.conf = filepath.Join(dir, n.name+".conf")
 		n.log = filepath.Join(dir, n.name+".log")
 		conf := fmt.Sprintf(`server_name: %s
@@ -366,7 +382,8 @@ func (r *replica) readyz() (int, string) {
 // A replica started before its NATS cluster waits for it (no exit 1),
 // says on /readyz what is missing, and serves once the cluster is up.
 func TestServeWaitsForTheNATSCluster(t *testing.T) {
-	c := newCluster(t, clusterOptions{natsURL: fmt.Sprintf("nats://127.0.0.1:%d", clusterPortBase+1), natsExtra: "  stream_replicas: 3\n"})
+	ports := newClusterPorts(t)
+	c := newCluster(t, clusterOptions{natsURL: fmt.Sprintf("nats://127.0.0.1:%d", ports.client[0]), natsExtra: "  stream_replicas: 3\n"})
 	r := c.launchReplica("early")
 	var body string
 	require.Eventually(t, func() bool {
@@ -376,7 +393,7 @@ func TestServeWaitsForTheNATSCluster(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "/readyz answers while NATS is missing")
 	assert.Contains(t, body, "nats: not ready")
 	assert.Contains(t, body, "jetstream: not ready")
-	startNATSCluster(t)
+	startNATSClusterOn(t, ports)
 	require.Eventually(t, r.ready, 60*time.Second, 50*time.Millisecond, "ready once the cluster is up")
 	select {
 	case err := <-r.done:
