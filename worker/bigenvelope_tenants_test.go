@@ -21,7 +21,7 @@ import (
 // envelope in the tenant's bucket, the tenant may read it through its
 // pointer (as submit --wait does), and another tenant may not.
 func TestShippedPermissionsLetATenantReadOnlyItsOwnLargeEnvelopes(t *testing.T) {
-	n := testenv.StartTenantsNATS(t, 11500)
+	n := testenv.StartTenantsNATS(t, testenv.Port(t))
 	connect := func(user string) jetstream.JetStream {
 		opts := []nats.Option{nats.UserInfo(user, n.Passwords[user]), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { t.Log(user, err) })}
 		if user != "pubtools-sign" {

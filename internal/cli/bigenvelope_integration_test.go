@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/emulator"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
 
 // syncBuffer is a strings.Builder safe for a writer and a reader.
@@ -43,7 +44,7 @@ func (s *syncBuffer) String() string {
 // /readyz says ready.
 func startServe(t *testing.T, h *harness, extra string) string {
 	t.Helper()
-	natsPort, httpPort := freePort(t), freePort(t)
+	natsPort, httpPort := testenv.Port(t), testenv.Port(t)
 	conf, err := os.ReadFile(h.conf)
 	require.NoError(t, err)
 	daemon := string(conf) + fmt.Sprintf("worker:\n  id: cli-test\nnats:\n  embedded_listen: 127.0.0.1:%d\n  data_dir: %s\nhttp:\n  listen: 127.0.0.1:%d\nlog:\n  format: json\n",
