@@ -16,10 +16,10 @@ import (
 // (32768-60999), where any outgoing connection of the test run could take
 // a port between the moment it is chosen and the moment a component binds
 // it, and above the brokers' blocks (20000-28999, scripts/broker.sh). The
-// range is cut into blocks of 100; each test process holds one block for its
-// lifetime with an flock on a file under the system temp dir (released by
-// the kernel when the process ends), so parallel test processes of any
-// checkout never hand out the same port. Within the process a port is
+// range is cut into blocks of 100; each test process holds a block for its
+// lifetime (and another when it used one up) with an flock on a file under
+// the system temp dir (released by the kernel when the process ends), so
+// parallel test processes of any checkout never hand out the same port. Within the process a port is
 // handed out once, after a listen on 127.0.0.1 showed it free.
 const (
 	portsFirst     = 29000
@@ -29,10 +29,10 @@ const (
 
 var ports struct {
 	sync.Mutex
-	base int // first port of this process's block; 0 before the claim
-	next int // offset of the next candidate in the block
-	used map[int]bool
-	lock *os.File // kept open: the claim lasts as long as the process
+	base  int // first port of the block in use; 0 before the first claim
+	next  int // offset of the next candidate in the block
+	used  map[int]bool
+	locks []*os.File // kept open: each claim lasts as long as the process
 }
 
 // Port returns a TCP port on 127.0.0.1 that is free now, below the
@@ -72,29 +72,31 @@ func Listen(t testing.TB) net.Listener {
 }
 
 // FreePort is Port for code without a testing.TB (benchmark drivers).
+// A process that used up its block claims another one.
 func FreePort() (int, error) {
 	ports.Lock()
 	defer ports.Unlock()
-	if ports.base == 0 {
-		if err := claimBlock(); err != nil {
-			return 0, err
+	for {
+		if ports.base == 0 || ports.next == portsBlockSize {
+			if err := claimBlock(); err != nil {
+				return 0, err
+			}
+		}
+		for ports.next < portsBlockSize {
+			p := ports.base + ports.next
+			ports.next++
+			if ports.used[p] {
+				continue
+			}
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				continue // something else holds it
+			}
+			ln.Close()
+			ports.used[p] = true
+			return p, nil
 		}
 	}
-	for range portsBlockSize {
-		p := ports.base + ports.next
-		ports.next = (ports.next + 1) % portsBlockSize
-		if ports.used[p] {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue // something else holds it
-		}
-		ln.Close()
-		ports.used[p] = true
-		return p, nil
-	}
-	return 0, fmt.Errorf("all %d ports of block %d-%d are taken", portsBlockSize, ports.base, ports.base+portsBlockSize-1)
 }
 
 // claimBlock takes the first block, starting from one derived from the
@@ -118,7 +120,11 @@ func claimBlock() error {
 			}
 			return fmt.Errorf("port claims: lock %s: %w", f.Name(), err)
 		}
-		ports.base, ports.lock, ports.used = portsFirst+n*portsBlockSize, f, map[int]bool{}
+		ports.base, ports.next = portsFirst+n*portsBlockSize, 0
+		ports.locks = append(ports.locks, f)
+		if ports.used == nil {
+			ports.used = map[int]bool{}
+		}
 		return nil
 	}
 	return fmt.Errorf("all %d test port blocks (%d-%d) are held by other processes", portsBlocks, portsFirst, portsFirst+portsBlocks*portsBlockSize-1)

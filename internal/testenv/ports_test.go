@@ -39,3 +39,14 @@ func TestAPortHeldByAnotherListenerIsSkipped(t *testing.T) {
 		t.Fatalf("port %d handed out while another listener holds it", p)
 	}
 }
+
+func TestAProcessThatUsedUpItsBlockGetsAnother(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2*portsBlockSize + 10 {
+		p := Port(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
