@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/signers"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
@@ -24,7 +25,7 @@ import (
 // and were signed twice after ack_wait. No broker: a fake signer that
 // takes longer than ack_wait.
 func TestTasksWaitingForASlotAreNotRedelivered(t *testing.T) {
-	emb, err := worker.StartEmbedded("127.0.0.1:0", t.TempDir())
+	emb, err := worker.StartEmbedded(testenv.Addr(t), t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(emb.Stop)
 	cfg := config.Defaults()

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -20,7 +21,7 @@ import (
 // was reconnecting) by the direct get it repeats, and does not take an
 // earlier refusal of the same task id for the answer to this submission.
 func TestWaitEnvelopeFindsWhatTheSubscriptionMissed(t *testing.T) {
-	emb, err := worker.StartEmbedded("127.0.0.1:0", filepath.Join(t.TempDir(), "nats"))
+	emb, err := worker.StartEmbedded(testenv.Addr(t), filepath.Join(t.TempDir(), "nats"))
 	require.NoError(t, err)
 	t.Cleanup(emb.Stop)
 	nc, err := nats.Connect(emb.URL)
