@@ -101,3 +101,4 @@ $bin submit --nats-url "$url" --file /dev/stdin --wait --timeout 30s <<JSON || t
 JSON
 echo; echo "== metrics (excerpt):"
 curl -fsS "http://$http_listen/metrics" | grep -E '^pubtools_sign_(tasks_total|pending_requests|request_duration_seconds_count)' || true
+echo; echo "== done: serve and the emulator are stopped; the private RabbitMQ stays up for the next run (scripts/broker.sh down main stops it)"
