@@ -258,24 +258,16 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 // a daemon started before its broker waits instead of crash-looping.
 // Configuration mistakes end it at once.
 func connectWithRetry(ctx context.Context, sc *config.MsgSigner, file, section string, log *slog.Logger) (*msg.Connection, error) {
-	backoff := 500 * time.Millisecond
-	for {
+	return retry.Do(ctx, retry.Policy{First: 500 * time.Millisecond, Max: 10 * time.Second}, func() (*msg.Connection, error) {
 		conn, err := msg.Connect(ctx, sc, file, section, log.With("section", section))
-		if err == nil {
-			return conn, nil
-		}
 		var cfgErr *config.Error
-		if errors.As(err, &cfgErr) || ctx.Err() != nil {
-			return nil, err
+		if errors.As(err, &cfgErr) {
+			return nil, retry.Permanent(err)
 		}
-		log.Warn("messaging broker not reachable yet; retrying", "section", section, "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+		return conn, err
+	}, func(err error, next time.Duration) {
+		log.Warn("messaging broker not reachable yet; retrying", "section", section, "error", err, "in", next.Round(time.Millisecond))
+	})
 }
 
 // waitForJetStream runs setup (streams, consumers) until it succeeds,
