@@ -23,7 +23,8 @@ import (
 )
 
 // pythonScenarios is testdata/python/scenarios.json: what the Python
-// tool's own CLI code sent and printed for each scenario (gen.py).
+// tool's own CLI code sent and printed for each scenario, recorded once
+// with its AMQP clients stubbed (request ids and times normalised).
 type pythonScenarios struct {
 	Creator        string `json:"creator"`
 	Environment    string `json:"environment"`
@@ -122,7 +123,7 @@ func (s *replayServer) Route(_ string, body []byte, props map[string]any) {
 
 // The Go CLI sends the same requests (body, headers, address) and prints
 // the same stdout, with the same exit code, as the Python tool's CLI on
-// every scenario gen.py ran: one reference, several keys and references,
+// every recorded scenario: one reference, several keys and references,
 // key names, --raw, error replies, the batch signer with two keys,
 // clear-sign and blob-sign, --requester absent and present.
 func TestSameRequestsAndStdoutAsThePythonTool(t *testing.T) {
