@@ -26,24 +26,6 @@ import (
 
 const tenancyRegistryPassword = "robot-Pa55-never-print"
 
-// syncBuffer is a log sink the worker's goroutines share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // tenancy is the shipped deploy/nats/tenants.conf served by nats-server,
 // a worker with real cosign logged in as pubtools-sign, a registry the
 // daemon has credentials for (registry.example.com in the shipped policy)
@@ -55,7 +37,7 @@ type tenancy struct {
 	cfg      *config.File
 	own      *testenv.Registry // registry.example.com: credentials listed
 	other    *testenv.Registry // quay.example.org: team-b may sign there, no credentials
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	mu       sync.Mutex
 	observed map[string]int // subject → envelopes seen by the operator
 }
@@ -66,7 +48,7 @@ func newTenancy(t *testing.T) *tenancy { t.Helper(); return newTenancyAt(t, test
 func newTenancyAt(t *testing.T, port int) *tenancy {
 	t.Helper()
 	cosignBin := testenv.Cosign(t)
-	ts := &tenancy{t: t, nats: testenv.StartTenantsNATS(t, port), logs: &syncBuffer{}, observed: map[string]int{}}
+	ts := &tenancy{t: t, nats: testenv.StartTenantsNATS(t, port), logs: &testenv.SyncBuffer{}, observed: map[string]int{}}
 	ts.own = testenv.StartRegistry(t, "robot", tenancyRegistryPassword)
 	ts.other = testenv.StartRegistry(t, "", "")
 	dir := t.TempDir()

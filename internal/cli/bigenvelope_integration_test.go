@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
-
-// syncBuffer is a strings.Builder safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startServe runs `serve` in-process with its embedded NATS on the
 // harness's configuration plus extra YAML, and returns the NATS URL once
@@ -52,7 +33,7 @@ func startServe(t *testing.T, h *harness, extra string) string {
 	require.NoError(t, os.WriteFile(h.conf, []byte(daemon), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	var out, errOut syncBuffer
+	var out, errOut testenv.SyncBuffer
 	go func() {
 		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &out, Stderr: &errOut})
 	}()

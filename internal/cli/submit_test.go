@@ -20,14 +20,7 @@ import (
 // `submit --wait` reads: the envelope is still found (it used to wait
 // until its timeout for a message that had come and gone).
 func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
-	emb, err := worker.StartEmbedded(testenv.Addr(t), filepath.Join(t.TempDir(), "nats"))
-	require.NoError(t, err)
-	t.Cleanup(emb.Stop)
-	nc, err := nats.Connect(emb.URL)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := embeddedJetStream(t)
 
 	const envelope = `{"schema": "pubtools-sign.result.v1", "task_id": "quick", "failed": false, "signer_result": {"status": "ok", "error_message": ""}}`
 	afterPublish = func() {
@@ -36,7 +29,7 @@ func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
 		require.NoError(t, err)
 	}
 	t.Cleanup(func() { afterPublish = func() {} })
-	stdout, stderr, code := runCLI(t, "submit", "--nats-url", emb.URL,
+	stdout, stderr, code := runCLI(t, "submit", "--nats-url", nc.ConnectedUrl(),
 		"--task-id", "quick", "--signer", "msg-container", "--signing-key", "K",
 		"--reference", "registry.example/ns/app:1", "--digest", "sha256:0000", "--wait", "--timeout", "3s")
 	require.Equal(t, 0, code, stderr)
@@ -44,4 +37,19 @@ func TestSubmitWaitReadsAnEnvelopeStoredRightAfterThePublish(t *testing.T) {
 	require.Len(t, lines, 2)
 	assert.Equal(t, "quick", lines[0])
 	assert.Equal(t, envelope, lines[1])
+}
+
+// embeddedJetStream starts the daemon's embedded NATS server for one test
+// and connects to it.
+func embeddedJetStream(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	emb, err := worker.StartEmbedded(testenv.Addr(t), filepath.Join(t.TempDir(), "nats"))
+	require.NoError(t, err)
+	t.Cleanup(emb.Stop)
+	nc, err := nats.Connect(emb.URL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return nc, js
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
-	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 	"github.com/release-engineering/pubtools-sign-go/worker"
 )
 
@@ -21,14 +19,7 @@ import (
 // was reconnecting) by the direct get it repeats, and does not take an
 // earlier refusal of the same task id for the answer to this submission.
 func TestWaitEnvelopeFindsWhatTheSubscriptionMissed(t *testing.T) {
-	emb, err := worker.StartEmbedded(testenv.Addr(t), filepath.Join(t.TempDir(), "nats"))
-	require.NoError(t, err)
-	t.Cleanup(emb.Stop)
-	nc, err := nats.Connect(emb.URL)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := embeddedJetStream(t)
 	cfg, err := config.Parse(nil, "defaults.yaml", envconfig.MapLookuper(nil))
 	require.NoError(t, err)
 	n := &cfg.NATS
