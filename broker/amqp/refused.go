@@ -103,6 +103,14 @@ func (c *Client) attachFailed(ctx context.Context, st *connState, address string
 	var linkErr *goamqp.LinkError
 	var amqpErr *goamqp.Error
 	refusedOutright := (errors.As(err, &linkErr) && linkErr.RemoteErr != nil) || errors.As(err, &amqpErr)
+	// A session that ended under the first attach may have been ended for
+	// another link's refusal (RabbitMQ ends the whole session, and every
+	// attach in progress on it hears that link's error): only a second
+	// try, on a new session, is a verdict on this address.
+	var sessErr *goamqp.SessionError
+	if refusedOutright && try == 1 && errors.As(err, &sessErr) {
+		refusedOutright = false
+	}
 	select {
 	case <-st.conn.Done():
 	default:

@@ -116,13 +116,18 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 	} else if stored != nil {
 		since = int64(storedSeq(stored))
 	}
-	if isEnvelope(stored) {
+	// answered prints the envelope a task id already has, instead of
+	// waiting for a signing that will not happen.
+	answered := func(stored *nats.Msg) error {
 		fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: task %s already has an envelope; not submitted again\n", t.TaskID)
 		if !wait {
 			return nil
 		}
 		return printEnvelope(cmd, js, stored.Data)
+	}
+	if isEnvelope(stored) {
+		return answered(stored)
 	}
 	var live *nats.Subscription
 	if wait {
@@ -142,6 +147,12 @@ func submit(cmd *cobra.Command, cfg *config.File, url, tenant string, t *worker.
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("publish task: %v", err)}
 	}
 	if ack.Duplicate {
+		// The earlier submission may have been answered since the first
+		// look-up: a core subscriber sees an envelope a moment before the
+		// results stream has stored it.
+		if stored, err := lookUpStored(ctx, nc, js, &cfg.NATS, resultSubject); err == nil && isEnvelope(stored) {
+			return answered(stored)
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "pubtools-sign: the same task %s was submitted moments ago; waiting for that one\n", t.TaskID)
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), t.TaskID)
