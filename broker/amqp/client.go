@@ -2,7 +2,8 @@
 //
 // One Client holds one connection (to the first reachable broker of a
 // failover list) shared by every operation of the process: a session for
-// senders, one sender link per target address, and a session for reply
+// senders, one sender link per target address (at most MaxIdleSenders kept
+// while unused), and a session for reply
 // receivers. A supervisor goroutine owns reconnection: when the connection
 // drops it dials the next broker, attaches every reply receiver again and
 // then announces the reconnection so operations can re-send what is unanswered.
@@ -49,6 +50,9 @@ type Options struct {
 	// ListenerLinger keeps an unused reply receiver attached this long
 	// (default 30s), so operations on one address share it.
 	ListenerLinger time.Duration
+	// MaxIdleSenders bounds the sender links kept attached while unused
+	// (default DefaultMaxIdleSenders); the least recently used go first.
+	MaxIdleSenders int
 	// ContainerID names this process to the broker.
 	ContainerID string
 	// Sink gets the replies.
@@ -78,6 +82,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.ListenerLinger <= 0 {
 		o.ListenerLinger = DefaultListenerLinger
+	}
+	if o.MaxIdleSenders <= 0 {
+		o.MaxIdleSenders = DefaultMaxIdleSenders
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -196,8 +203,7 @@ type connState struct {
 	ctx      context.Context // cancelled when this connection is given up
 	cancel   context.CancelFunc
 
-	sendersMu sync.Mutex
-	senders   map[string]*goamqp.Sender
+	senders *senderCache
 }
 
 // connect dials (starting at broker index start) and opens the sessions.
@@ -220,7 +226,7 @@ func (c *Client) connect(ctx context.Context, start int, gen uint64) (*connState
 	}
 	st := &connState{
 		gen: gen, url: Redact(c.opts.URLs[idx]), index: idx, conn: conn,
-		sendSess: sendSess, recvSess: recvSess, senders: make(map[string]*goamqp.Sender),
+		sendSess: sendSess, recvSess: recvSess, senders: newSenderCache(c.opts.MaxIdleSenders),
 	}
 	st.ctx, st.cancel = context.WithCancel(c.ctx)
 	c.log.Info("connected to messaging broker", "broker", st.url)

@@ -24,3 +24,14 @@ func EndSessionForTest(c *Client, which string) error {
 	_ = sess.Close(ctx) // RabbitMQ may not answer the end; ended on our side either way
 	return nil
 }
+
+// AttachedSendersForTest is how many sender links the live connection holds.
+func AttachedSendersForTest(c *Client) int {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st == nil {
+		return 0
+	}
+	return st.senders.len()
+}

@@ -83,6 +83,14 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 	queue := make([]inflight, 0, min(window, total))
 	confirmed := 0
 	var refused []error
+	// The links this call sends on, each held from its first use to the
+	// end of the call: none is detached under an unsettled delivery.
+	links := map[string]*goamqp.Sender{}
+	defer func() {
+		for address, s := range links {
+			st.senders.release(address, s)
+		}
+	}()
 	settle := func(f inflight) error {
 		state, err := f.receipt.Wait(ctx)
 		if err != nil {
@@ -109,16 +117,21 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 		if err := c.refused.check(r.Address); err != nil {
 			return confirmed, err
 		}
-		actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
-		sender, err := st.sender(actx, r.Address)
-		cancel()
-		if err != nil {
-			return confirmed, &senderAttachError{address: r.Address, err: err}
+		sender, ok := links[r.Address]
+		if !ok {
+			var err error
+			actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
+			sender, err = st.senders.acquire(actx, st.sendSess, r.Address, st.url)
+			cancel()
+			if err != nil {
+				return confirmed, &senderAttachError{address: r.Address, err: err}
+			}
+			links[r.Address] = sender
 		}
 		receipt, err := sender.SendWithReceipt(ctx, requestMessage(r), nil)
 		if err != nil {
 			if !lost(st, err) {
-				st.dropSender(r.Address)
+				st.senders.drop(r.Address)
 			}
 			return confirmed, fmt.Errorf("send request %s to %s: %w", r.ID, r.Address, err)
 		}
@@ -143,28 +156,6 @@ func requestMessage(r *broker.Request) *goamqp.Message {
 		ApplicationProperties: r.Headers,
 		Value:                 string(r.Body),
 	}
-}
-
-// sender returns the link for address, attaching it on first use. One link
-// per target address: RabbitMQ refuses the anonymous relay link.
-func (st *connState) sender(ctx context.Context, address string) (*goamqp.Sender, error) {
-	st.sendersMu.Lock()
-	defer st.sendersMu.Unlock()
-	if s, ok := st.senders[address]; ok {
-		return s, nil
-	}
-	s, err := st.sendSess.NewSender(ctx, address, nil)
-	if err != nil {
-		return nil, fmt.Errorf("attach sender to %s on %s: %w", address, st.url, err)
-	}
-	st.senders[address] = s
-	return s, nil
-}
-
-func (st *connState) dropSender(address string) {
-	st.sendersMu.Lock()
-	defer st.sendersMu.Unlock()
-	delete(st.senders, address)
 }
 
 // senderAttachError marks a failure to attach the sender link, which
