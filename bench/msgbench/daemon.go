@@ -53,13 +53,16 @@ type daemonResult struct {
 	// pubtools_sign_request_retries_total over the replicas.
 	probe   time.Duration
 	resends float64
+	// cpu is the CPU seconds each process kind used from the first
+	// submission to the last envelope.
+	cpu map[string]float64
 }
 
 // runDaemon starts an embedded NATS server here and `replicas` serve
 // processes against it, submits the tasks and waits for every envelope.
 func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	var res daemonResult
-	emb, err := worker.StartEmbedded(fmt.Sprintf("127.0.0.1:%d", freePort()), mustTemp())
+	emb, err := startNATS()
 	if err != nil {
 		return res, err
 	}
@@ -120,7 +123,16 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	if err != nil {
 		return res, err
 	}
+	// One long-lived iterator: an ordered consumer's Next or Fetch makes a
+	// new server-side consumer on every call, which would bill the NATS
+	// server a consumer create and delete per envelope.
+	envelopes, err := cons.Messages()
+	if err != nil {
+		return res, err
+	}
+	defer envelopes.Stop()
 	submitted := make(map[string]time.Time, r.tasks)
+	cpuBefore := sampleCPU()
 	start := time.Now()
 	for i := 0; i < r.tasks; i++ {
 		if r.rate > 0 {
@@ -165,7 +177,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 	var lat []time.Duration
 	seen := make(map[string]bool, r.tasks)
 	for len(lat) < r.tasks || (r.probeAfter > 0 && res.probe == 0) {
-		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Minute))
+		m, err := envelopes.Next(jetstream.NextMaxWait(2 * time.Minute))
 		if err != nil {
 			info, _ := results.Info(context.Background())
 			tc, _ := js.Consumer(context.Background(), cfg.NATS.TasksStream, worker.ConsumerName(&cfg.NATS, worker.SignerMsgContainer))
@@ -206,6 +218,7 @@ func runDaemon(bin, confPath string, r daemonRun) (daemonResult, error) {
 		lat = append(lat, stored.Sub(submitted[env.TaskID]))
 		res.wall = max(res.wall, stored.Sub(start))
 	}
+	res.cpu = cpuBreakdown(cpuBefore, sampleCPU())
 	if info, err := results.Info(context.Background()); err == nil {
 		res.stored = info.State.Msgs
 	}

@@ -48,7 +48,14 @@ func main() {
 	soakTasks := flag.Int("soak", 0, "run only the soak: this many one-reference tasks through 3 replicas")
 	soakRate := flag.Float64("soak-rate", 200, "soak submission rate, tasks/s (0: all at once)")
 	flowSpec := flag.String("flow-daemon", "", "run only the daemon against a capacity-bounded emulator: REPLICASxTASKSxREFS@RATE, e.g. 3x60x100@200")
+	natsAddr := flag.String(natsServeFlag[1:], "", "internal: run only a NATS server on this address (the benchmark's own child)")
+	natsDir := flag.String("nats-dir", "", "internal: the NATS child's JetStream directory")
+	flag.StringVar(&natsProfile, "nats-cpu-profile", "", "write the NATS server's CPU profile here (the last daemon row's)")
 	flag.Parse()
+	if *natsAddr != "" {
+		serveNATS(*natsAddr, *natsDir, natsProfile)
+		return
+	}
 	if *flowSpec != "" {
 		if err := flowDaemon(*confPath, *bin, *flowSpec); err != nil {
 			fmt.Fprintln(os.Stderr, "msgbench flow:", err)
@@ -118,6 +125,7 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 	if !daemon {
 		return nil
 	}
+	breakdowns := []breakdown{{"ceiling (per request)", ceiling.cpu, ceilingN}}
 	fmt.Printf("\n| daemon (submit → envelope) | tasks × refs | wall | tasks/s | requests/s | p50 | p99 | peak RSS/replica | of ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var idle daemonResult
 	scenarios := []daemonRun{{replicas: 1, refs: 1, tasks: 2000, waitEnvelopes: true}, {replicas: 3, refs: 1, tasks: 2000, waitEnvelopes: true},
@@ -147,6 +155,10 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 		fmt.Printf("| %d replica(s) | %d × %d | %s | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% |\n", d.replicas, d.tasks, d.refs,
 			r.wall.Round(time.Millisecond), r.tasksPerSec, r.reqPerSec, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
 			r.peakRSSMiB, 100*r.reqPerSec/ceiling.rate)
+		breakdowns = append(breakdowns, breakdown{fmt.Sprintf("daemon %d × %d × %d", d.replicas, d.tasks, d.refs), r.cpu, d.tasks})
+	}
+	for _, b := range breakdowns {
+		printBreakdown(b.title, b.cpu, b.tasks)
 	}
 	if only != "" {
 		return nil
@@ -187,12 +199,21 @@ func soak(confPath, bin string, n int, rate float64) error {
 	return nil
 }
 
+// breakdown is one run's CPU per process kind, printed after the tables.
+type breakdown struct {
+	title string
+	cpu   map[string]float64
+	tasks int
+}
+
 type measure struct {
 	wall   time.Duration
 	rate   float64
 	rssMiB float64
 	// anonMiB is the peak of the private part of RSS.
 	anonMiB float64
+	// cpu is the CPU seconds each process kind used (the ceiling only).
+	cpu map[string]float64
 }
 
 // rawCeiling sends n container-shaped requests with bare go-amqp (unsettled,
@@ -254,6 +275,7 @@ func rawCeiling(sc *config.MsgSigner, creator string, n int) (measure, error) {
 		}
 		done <- nil
 	}()
+	cpuBefore := sampleCPU()
 	start := time.Now()
 	var receipts []goamqp.SendReceipt
 	for i := 0; i < n; i++ {
@@ -292,7 +314,7 @@ func rawCeiling(sc *config.MsgSigner, creator string, n int) (measure, error) {
 		return measure{}, err
 	}
 	wall := time.Since(start)
-	return measure{wall: wall, rate: float64(n) / wall.Seconds()}, nil
+	return measure{wall: wall, rate: float64(n) / wall.Seconds(), cpu: cpuBreakdown(cpuBefore, sampleCPU())}, nil
 }
 
 // runCLI runs msg-container-sign with n references and samples its RSS.
