@@ -55,26 +55,8 @@ func newTenancyAt(t *testing.T, port int) *tenancy {
 	keyA, _ := testenv.CosignKeyPair(t, cosignBin, mkdir(t, dir, "a"))
 	keyB, _ := testenv.CosignKeyPair(t, cosignBin, mkdir(t, dir, "b"))
 
-	policy, err := os.ReadFile(testenv.TenantsPolicy())
-	require.NoError(t, err)
-	shipped := strings.NewReplacer("registry.example.com", ts.own.Host, "quay.example.org", ts.other.Host).Replace(string(policy))
-	conf := shipped + fmt.Sprintf(`cosign_signer:
-  cosign_bin: %s
-  timeout: 1m0s
-  num_threads: 2
-  rekor_url: http://127.0.0.1:1
-  upload_tlog: false
-  allow_http_registry: true
-  registry_user: robot
-  registry_password: %s
-  registries: [%s]
-  retries: 1
-  env_variables:
-    COSIGN_PASSWORD: ""
-  key_aliases:
-    team-a-cosign: %s
-    team-b-cosign: %s
-`, cosignBin, tenancyRegistryPassword, ts.own.Host, keyA, keyB)
+	conf := testenv.TenantsCosignConfig(t, cosignBin, tenancyRegistryPassword, ts.own.Host, ts.other.Host, keyA, keyB)
+	var err error
 	ts.cfg, err = config.Parse([]byte(conf), "tenancy.yaml", envconfig.MapLookuper(nil))
 	require.NoError(t, err)
 	ts.cfg.Worker.ID = "tenancy"

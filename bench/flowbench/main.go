@@ -17,11 +17,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,9 +26,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/release-engineering/pubtools-sign-go/bench/internal/slowserver"
 	"github.com/release-engineering/pubtools-sign-go/config"
-	"github.com/release-engineering/pubtools-sign-go/emulator"
-	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 )
 
 func main() {
@@ -72,51 +68,16 @@ func run(confPath, bin, refs string, rate float64, timeout, retries, sendRetries
 
 // one is one CLI run against a fresh emulator on private topics.
 func one(sc *config.MsgSigner, bin string, n int, rate float64, timeout, retries, sendRetries, maxInFlight int) error {
-	env := "flow" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	dir, err := os.MkdirTemp("", "flowbench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	conf := filepath.Join(dir, "conf.yaml")
-	extra := ""
+	extra := fmt.Sprintf("  timeout: %d\n  retries: %d\n  send_retries: %d\n", timeout, retries, sendRetries)
 	if maxInFlight > 0 {
-		extra = fmt.Sprintf("  max_in_flight: %d\n", maxInFlight)
+		extra += fmt.Sprintf("  max_in_flight: %d\n", maxInFlight)
 	}
-	body := fmt.Sprintf(`msg_signer:
-  messaging_brokers: [%s]
-  messaging_cert_key: %s
-  messaging_ca_cert: %s
-  topic_send_to: /topic/robosignatory.{env}.sign
-  topic_listen_to: /topic/robosignatory.{env}.client.{creator}.{task_id}
-  environment: %s
-  service: pubtools-sign
-  timeout: %d
-  retries: %d
-  send_retries: %d
-  message_id_key: request_id
-%s`, strings.Join(sc.MessagingBrokers, ", "), sc.MessagingCertKey, sc.MessagingCACert, env, timeout, retries, sendRetries, extra)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		return err
-	}
-	_, tlsCfg, err := msg.Credentials(sc, "", "msg_signer")
+	env, err := slowserver.Start(sc, rate, time.Duration(timeout*retries)*time.Second, extra)
 	if err != nil {
 		return err
 	}
-	ttl := time.Duration(timeout*retries) * time.Second
-	capacity := emulator.CapacityPerSecond(rate)
-	capacity.StaleAfter = ttl
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, emulator.Options{
-		URLs: sc.MessagingBrokers, TLS: tlsCfg, RequestAddress: "/topic/robosignatory." + env + ".sign",
-		ReplyAddress: config.Template("/topic/robosignatory." + env + ".client.{requested_by}.{task_id}"),
-		Capacity:     capacity, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer env.Close()
+	srv, conf := env.Server, env.Conf
 
 	args := []string{"msg-container-sign", "--config-file", conf, "--signing-key", "0123456789ABCDEF",
 		"--task-id", "flow-" + uuid.NewString()[:8], "--log-level", "INFO"}

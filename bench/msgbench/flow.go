@@ -1,20 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/release-engineering/pubtools-sign-go/bench/internal/slowserver"
 	"github.com/release-engineering/pubtools-sign-go/config"
-	"github.com/release-engineering/pubtools-sign-go/emulator"
-	"github.com/release-engineering/pubtools-sign-go/signers/msg"
 )
 
 // flowDaemon runs the daemon against a capacity-bounded emulator (spec
@@ -31,47 +22,13 @@ func flowDaemon(confPath, bin, spec string) error {
 	if err != nil {
 		return err
 	}
-	sc := base.MsgSigner
-	env := "flow" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	dir, err := os.MkdirTemp("", "msgbench-flow")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	conf := filepath.Join(dir, "conf.yaml")
 	// runDaemon sets timeout 120; retries 2: a TTL of 240 s.
-	body := fmt.Sprintf(`msg_signer:
-  messaging_brokers: [%s]
-  messaging_cert_key: %s
-  messaging_ca_cert: %s
-  topic_send_to: /topic/robosignatory.{env}.sign
-  topic_listen_to: /topic/robosignatory.{env}.client.{creator}.{task_id}
-  environment: %s
-  service: pubtools-sign
-  retries: 2
-  send_retries: 2
-  message_id_key: request_id
-`, strings.Join(sc.MessagingBrokers, ", "), sc.MessagingCertKey, sc.MessagingCACert, env)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		return err
-	}
-	_, tlsCfg, err := msg.Credentials(sc, "", "msg_signer")
+	env, err := slowserver.Start(base.MsgSigner, rate, 240*time.Second, "  retries: 2\n  send_retries: 2\n")
 	if err != nil {
 		return err
 	}
-	capacity := emulator.CapacityPerSecond(rate)
-	capacity.StaleAfter = 240 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, emulator.Options{
-		URLs: sc.MessagingBrokers, TLS: tlsCfg, RequestAddress: "/topic/robosignatory." + env + ".sign",
-		ReplyAddress: config.Template("/topic/robosignatory." + env + ".client.{requested_by}.{task_id}"),
-		Capacity:     capacity, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer env.Close()
+	srv, conf := env.Server, env.Conf
 	total := d.tasks*d.refs + 1
 	ideal := time.Duration(float64(total) / rate * float64(time.Second))
 	d.waitEnvelopes, d.probeAfter = true, ideal/2

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,28 +29,7 @@ func startServe(t *testing.T, h *harness, extra string) string {
 	daemon := string(conf) + fmt.Sprintf("worker:\n  id: cli-test\nnats:\n  embedded_listen: 127.0.0.1:%d\n  data_dir: %s\nhttp:\n  listen: 127.0.0.1:%d\nlog:\n  format: json\n",
 		natsPort, t.TempDir(), httpPort) + extra
 	require.NoError(t, os.WriteFile(h.conf, []byte(daemon), 0o600))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var out, errOut testenv.SyncBuffer
-	go func() {
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &out, Stderr: &errOut})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond, "serve not ready: %s", &errOut)
+	startServeInProcess(t, h.conf, httpPort)
 	return fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 }
 

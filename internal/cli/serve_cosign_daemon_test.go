@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,56 +30,18 @@ func TestServeGivesCosignCredentialsOnlyToListedRegistries(t *testing.T) {
 		require.NoError(t, os.MkdirAll(d, 0o700))
 		keys[team], _ = testenv.CosignKeyPair(t, cosignBin, d)
 	}
-	policy, err := os.ReadFile(testenv.TenantsPolicy())
-	require.NoError(t, err)
 	httpPort := testenv.Port(t)
-	conf := strings.NewReplacer("registry.example.com", own.Host, "quay.example.org", other.Host).Replace(string(policy)) + fmt.Sprintf(`cosign_signer:
-  cosign_bin: %s
-  timeout: 1m0s
-  rekor_url: http://127.0.0.1:1
-  upload_tlog: false
-  allow_http_registry: true
-  registry_user: robot
-  registry_password: %s
-  registries: [%s]
-  retries: 1
-  env_variables:
-    COSIGN_PASSWORD: ""
-  key_aliases:
-    team-a-cosign: %s
-    team-b-cosign: %s
-worker:
+	conf := testenv.TenantsCosignConfig(t, cosignBin, password, own.Host, other.Host, keys["a"], keys["b"]) + fmt.Sprintf(`worker:
   id: serve-cosign
 nats:
   url: %s
 http:
   listen: 127.0.0.1:%d
-`, cosignBin, password, own.Host, keys["a"], keys["b"], n.UserURL("pubtools-sign"), httpPort)
+`, n.UserURL("pubtools-sign"), httpPort)
 	cfgFile := filepath.Join(dir, "daemon.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(conf), 0o600))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	serveErr := &lockedBuilder{}
-	go func() {
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", cfgFile}, IO{Stdout: &strings.Builder{}, Stderr: serveErr})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, "serve: %s", serveErr)
+	startServeInProcess(t, cfgFile, httpPort)
 
 	imgOther := other.Host + "/ns/app:1"
 	digestOther := other.PushRandomImage(t, imgOther) // the test's own push, with credentials

@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,24 +12,6 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
-
-// lockedBuilder is serve's stderr, read while serve still writes.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `serve` as the pubtools-sign user of the shipped nats-server config
 // (account SIGN, password in nats.url) and `submit --tenant team-a --wait`
@@ -72,20 +50,8 @@ log:
 	assert.NotContains(t, checked, secret, "config check masks the NATS password")
 	assert.Contains(t, checked, "nats://pubtools-sign:xxxxx@")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	serveErr := &lockedBuilder{}
-	go func() {
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &strings.Builder{}, Stderr: serveErr})
-	}()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, "serve: %s", serveErr)
+	serve := startServeInProcess(t, h.conf, httpPort)
+	serveErr := serve.Stderr
 
 	stdout, stderr, code := runCLI(t, "submit", "--tenant", "team-a", "--nats-url", n.UserURL("team-a"), "--signer", "msg-clear",
 		"--task-id", "tenant-1", "--signing-key", "team-a-release", "--input", "hello", "--wait", "--timeout", "60s")
@@ -128,12 +94,7 @@ log:
 	assert.Contains(t, stderr, "connect to NATS at nats://team-a:xxxxx@")
 	assert.NotContains(t, stderr, "guessed-Pa55")
 
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	serve.Stop()
 	logs := serveErr.String()
 	assert.Contains(t, logs, `"msg":"worker ready"`)
 	assert.NotContains(t, logs, secret, "the daemon's log holds no NATS password")

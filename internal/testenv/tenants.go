@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +64,34 @@ func StartTenantsNATS(t testing.TB, port int) *TenantsNATS {
 // hold them).
 func (n *TenantsNATS) UserURL(user string) string {
 	return fmt.Sprintf("nats://%s:%s@%s", user, n.Passwords[user], n.URL[len("nats://"):])
+}
+
+// TenantsCosignConfig is TenantsPolicy with its registries moved to own and
+// other (host:port), followed by a cosign_signer section that signs with
+// cosignBin: key aliases team-a-cosign and team-b-cosign (keyA, keyB),
+// registry credentials robot/password for own only, no transparency log.
+func TenantsCosignConfig(t testing.TB, cosignBin, password, own, other, keyA, keyB string) string {
+	t.Helper()
+	policy, err := os.ReadFile(TenantsPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := strings.NewReplacer("registry.example.com", own, "quay.example.org", other).Replace(string(policy))
+	return shipped + fmt.Sprintf(`cosign_signer:
+  cosign_bin: %s
+  timeout: 1m0s
+  num_threads: 2
+  rekor_url: http://127.0.0.1:1
+  upload_tlog: false
+  allow_http_registry: true
+  registry_user: robot
+  registry_password: %s
+  registries: [%s]
+  retries: 1
+  env_variables:
+    COSIGN_PASSWORD: ""
+  key_aliases:
+    team-a-cosign: %s
+    team-b-cosign: %s
+`, cosignBin, password, own, keyA, keyB)
 }
