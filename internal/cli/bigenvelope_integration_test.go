@@ -15,23 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/emulator"
-	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
-
-// startServe runs `serve` in-process with its embedded NATS on the
-// harness's configuration plus extra YAML, and returns the NATS URL once
-// /readyz says ready.
-func startServe(t *testing.T, h *harness, extra string) string {
-	t.Helper()
-	natsPort, httpPort := testenv.Port(t), testenv.Port(t)
-	conf, err := os.ReadFile(h.conf)
-	require.NoError(t, err)
-	daemon := string(conf) + fmt.Sprintf("worker:\n  id: cli-test\nnats:\n  embedded_listen: 127.0.0.1:%d\n  data_dir: %s\nhttp:\n  listen: 127.0.0.1:%d\nlog:\n  format: json\n",
-		natsPort, t.TempDir(), httpPort) + extra
-	require.NoError(t, os.WriteFile(h.conf, []byte(daemon), 0o600))
-	startServeInProcess(t, h.conf, httpPort)
-	return fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
-}
 
 // A 10,000-reference release makes a ~11 MB envelope, ten times NATS's
 // max payload. It is stored as an object behind a small pointer envelope,
@@ -43,7 +27,7 @@ func TestSubmitWaitReadsTheEnvelopeOfATenThousandReferenceTask(t *testing.T) {
 	}
 	h := newHarness(t, "main", confOptions{timeout: 60, retries: 2, sendRetries: 2})
 	srv := h.serve(emulator.Faults{})
-	url := startServe(t, h, "")
+	url, _ := startServe(t, h, "")
 
 	const n = 10_000
 	task := map[string]any{"schema": "pubtools-sign.task.v1", "task_id": "release-10k", "signer": "msg-container",

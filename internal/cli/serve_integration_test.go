@@ -1,19 +1,13 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/emulator"
-	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
 
 // `serve` with its embedded NATS and `submit --wait`, as the README runs
@@ -21,29 +15,7 @@ import (
 func TestServeAndSubmitWait(t *testing.T) {
 	h := newHarness(t, "main", confOptions{})
 	h.serve(emulator.Faults{})
-	natsPort, httpPort := testenv.Port(t), testenv.Port(t)
-	conf, err := os.ReadFile(h.conf)
-	require.NoError(t, err)
-	daemon := string(conf) + fmt.Sprintf("worker:\n  id: cli-test\nnats:\n  embedded_listen: 127.0.0.1:%d\n  data_dir: %s\nhttp:\n  listen: 127.0.0.1:%d\nlog:\n  format: json\n",
-		natsPort, t.TempDir(), httpPort)
-	require.NoError(t, os.WriteFile(h.conf, []byte(daemon), 0o600))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		var out, errOut strings.Builder
-		done <- Run(ctx, []string{"pubtools-sign", "serve", "--config-file", h.conf}, IO{Stdout: &out, Stderr: &errOut})
-	}()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond)
-
-	url := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
+	url, serve := startServe(t, h, "")
 	stdout, stderr, code := runCLI(t, "submit", "--nats-url", url, "--signer", "msg-container", "--task-id", "cli-1",
 		"--signing-key", "0123456789ABCDEF", "--reference", "registry.example/ns/app:1", "--digest", digestN(1), "--wait", "--timeout", "30s")
 	require.Equal(t, 0, code, stderr)
@@ -64,11 +36,5 @@ func TestServeAndSubmitWait(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "references[0]")
 
-	cancel() // SIGTERM
-	select {
-	case code := <-done:
-		assert.Equal(t, 0, code, "a drained shutdown exits 0")
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	assert.Equal(t, 0, serve.Stop(), "a drained shutdown (SIGTERM) exits 0")
 }
