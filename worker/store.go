@@ -27,13 +27,7 @@ const storeAttempt = 3 * time.Second
 // back-off. Each attempt gets its own bounded context that shutdown does
 // not cut short, so a publish in progress completes.
 func retryStore[T any](ctx context.Context, w *Worker, what, taskID string, op func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.NATS.StoreTimeout)
-	defer cancel()
-	return retry.Do(ctx, retry.Policy{First: 200 * time.Millisecond, Max: 3 * time.Second}, func() (T, error) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeAttempt)
-		defer cancel()
-		return op(actx)
-	}, func(err error, next time.Duration) {
+	return retry.Within(ctx, retry.NATS, w.cfg.NATS.StoreTimeout, storeAttempt, true, op, func(err error, next time.Duration) {
 		w.log.Warn(what+" failed; retrying", "task_id", taskID, "error", err, "in", next.Round(time.Millisecond))
 	})
 }

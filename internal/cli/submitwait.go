@@ -27,13 +27,7 @@ const recheckEvery = 2 * time.Second
 // retryNATS runs op with the project's jittered back-off until it
 // succeeds, ctx ends or within passes; every attempt is bounded.
 func retryNATS[T any](ctx context.Context, within time.Duration, op func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	return retry.Do(ctx, retry.Policy{First: 200 * time.Millisecond, Max: 3 * time.Second}, func() (T, error) {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return op(actx)
-	}, nil)
+	return retry.Within(ctx, retry.NATS, within, 5*time.Second, false, op, nil)
 }
 
 // lookUpStored finds the last message a worker stored on the task's

@@ -63,3 +63,26 @@ func Do[T any](ctx context.Context, p Policy, op func() (T, error), notify func(
 
 // Permanent marks err as not worth another try: Do returns err itself.
 func Permanent(err error) error { return backoff.Permanent(err) }
+
+// NATS is the policy for a JetStream call during an election or a node's
+// loss: a leader is usually back within a few seconds.
+var NATS = Policy{First: 200 * time.Millisecond, Max: 3 * time.Second}
+
+// Within runs op as Do does for at most `within`, each try with a context
+// of its own bounded by attempt. With finish set a try under way is not
+// cut short when ctx ends (its context keeps only ctx's values): a store
+// that reached the server is let to answer; no new try starts.
+func Within[T any](ctx context.Context, p Policy, within, attempt time.Duration, finish bool,
+	op func(context.Context) (T, error), notify func(err error, next time.Duration)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	return Do(ctx, p, func() (T, error) {
+		parent := ctx
+		if finish {
+			parent = context.WithoutCancel(ctx)
+		}
+		actx, cancel := context.WithTimeout(parent, attempt)
+		defer cancel()
+		return op(actx)
+	}, notify)
+}

@@ -60,3 +60,30 @@ func TestAnEndedContextKeepsTheLastFailure(t *testing.T) {
 	require.ErrorIs(t, err, errFlaky)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// With finish set, a try under way when ctx ends runs to its own bound and
+// no further try starts; without it the try is cut short with ctx.
+func TestWithinLetsATryUnderWayFinish(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		tries := 0
+		started := make(chan struct{})
+		go func() { <-started; cancel() }()
+		_, err := retry.Within(ctx, retry.Policy{First: time.Millisecond, Max: time.Millisecond}, time.Minute, 200*time.Millisecond, finish,
+			func(actx context.Context) (int, error) {
+				tries++
+				if tries == 1 {
+					close(started)
+				}
+				<-actx.Done()
+				return 0, actx.Err()
+			}, nil)
+		require.Error(t, err)
+		assert.Equal(t, 1, tries, "finish=%v: no try starts after ctx ended", finish)
+		if finish {
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "the try ran to its own bound")
+		} else {
+			assert.ErrorIs(t, err, context.Canceled, "the try was cut short with ctx")
+		}
+	}
+}
