@@ -171,20 +171,7 @@ func (w *Worker) storeObject(ctx context.Context, env *Envelope, obj EnvelopeObj
 // pointerEnvelope is the envelope's lead members and signer_result, plus
 // envelope_object naming where the whole envelope is.
 func pointerEnvelope(env *Envelope, obj EnvelopeObject) ([]byte, error) {
-	o := pyjson.Object{
-		{Key: "schema", Value: ResultSchema},
-		{Key: "task_id", Value: env.TaskID},
-		{Key: "worker_id", Value: env.WorkerID},
-		{Key: "attempt", Value: env.Attempt},
-		{Key: "started_at", Value: env.Started.UTC().Format(time.RFC3339Nano)},
-		{Key: "finished_at", Value: env.Finished.UTC().Format(time.RFC3339Nano)},
-		{Key: "duration_ms", Value: env.Finished.Sub(env.Started).Milliseconds()},
-	}
-	if env.TraceParent != "" {
-		o = append(o, pyjson.Member{Key: "traceparent", Value: env.TraceParent})
-	}
-	o = append(o,
-		pyjson.Member{Key: "failed", Value: env.Result.Failed},
+	o := append(env.lead(),
 		pyjson.Member{Key: "signer_result", Value: env.Result.SignerResult},
 		pyjson.Member{Key: "envelope_object", Value: pyjson.Object{
 			{Key: "bucket", Value: obj.Bucket}, {Key: "name", Value: obj.Name},

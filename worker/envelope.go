@@ -69,6 +69,15 @@ func (e *Envelope) Encode() ([]byte, error) {
 
 // encodeTo streams the envelope to w and releases the result.
 func (e *Envelope) encodeTo(w io.Writer) error {
+	err := e.Result.WriteJSON(w, e.lead())
+	// The encoding is all that is kept of a result: release what it holds.
+	return errors.Join(err, e.Result.Close())
+}
+
+// lead is the envelope's members before the result document's: who ran
+// the task, when, and whether it failed. A pointer envelope starts the
+// same way.
+func (e *Envelope) lead() pyjson.Object {
 	lead := pyjson.Object{
 		{Key: "schema", Value: ResultSchema},
 		{Key: "task_id", Value: e.TaskID},
@@ -81,10 +90,7 @@ func (e *Envelope) encodeTo(w io.Writer) error {
 	if e.TraceParent != "" {
 		lead = append(lead, pyjson.Member{Key: "traceparent", Value: e.TraceParent})
 	}
-	lead = append(lead, pyjson.Member{Key: "failed", Value: e.Result.Failed})
-	err := e.Result.WriteJSON(w, lead)
-	// The encoding is all that is kept of a result: release what it holds.
-	return errors.Join(err, e.Result.Close())
+	return append(lead, pyjson.Member{Key: "failed", Value: e.Result.Failed})
 }
 
 // invalidResult is the result document of a task that could not be run.
