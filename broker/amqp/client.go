@@ -111,7 +111,8 @@ type Client struct {
 	listeners   map[string]*listener
 	closed      bool // set by Close; no goroutine is added to wg after it
 	reconnects  atomic.Uint64
-	refused     refusals // addresses the broker would not attach
+	detached    atomic.Uint64 // receivers detached (or given up on) since Dial
+	refused     refusals      // addresses the broker would not attach
 }
 
 var _ broker.Bus = (*Client)(nil)

@@ -195,7 +195,8 @@ func TestReleasedReceiverIsReusedWhileItLingers(t *testing.T) {
 	release, err = c.Listen(ctx, addr, true)
 	require.NoError(t, err)
 	release()
-	time.Sleep(time.Second) // past the linger: detached
+	// Past the linger the receiver is detached.
+	require.Eventually(t, func() bool { return amqp.DetachedReceiversForTest(c) == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, c.Publish(ctx, requests(addr, 1)))
 	select {
 	case <-sink.count:

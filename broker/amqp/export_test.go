@@ -35,3 +35,7 @@ func AttachedSendersForTest(c *Client) int {
 	}
 	return st.senders.len()
 }
+
+// DetachedReceiversForTest counts the receivers whose detach finished: the
+// broker confirmed it, or detachTimeout passed after it was sent.
+func DetachedReceiversForTest(c *Client) uint64 { return c.detached.Load() }

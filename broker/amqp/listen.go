@@ -138,14 +138,16 @@ func (c *Client) detachIdleLocked(l *listener) {
 	// RabbitMQ 3.10's AMQP 1.0 plugin never answers a receiver's detach, so
 	// waiting would stall: detach in the background, bounded, and cut short
 	// by Close (which closes the connection under it anyway).
-	c.goLocked(func() { closeReceiver(c.ctx, recv) })
+	c.goLocked(func() { c.closeReceiver(recv) })
 }
 
-// closeReceiver detaches recv, waiting at most detachTimeout for the broker.
-func closeReceiver(ctx context.Context, recv *goamqp.Receiver) {
-	ctx, cancel := context.WithTimeout(ctx, detachTimeout)
+// closeReceiver detaches recv, waiting at most detachTimeout for the
+// broker, and counts it as detached.
+func (c *Client) closeReceiver(recv *goamqp.Receiver) {
+	ctx, cancel := context.WithTimeout(c.ctx, detachTimeout)
 	defer cancel()
 	_ = recv.Close(ctx)
+	c.detached.Add(1)
 }
 
 // detachTimeout bounds waiting for a broker to confirm a receiver detach.
@@ -181,7 +183,7 @@ func (c *Client) attach(ctx context.Context, st *connState, l *listener) error {
 	if c.listeners[l.address] != l || st.ctx.Err() != nil {
 		// Detached while attaching (its last user left), or the connection
 		// is already given up: nobody would read this receiver.
-		c.goLocked(func() { closeReceiver(c.ctx, recv) })
+		c.goLocked(func() { c.closeReceiver(recv) })
 		if st.ctx.Err() != nil {
 			return fmt.Errorf("attach reply receiver to %s on %s: connection given up", l.address, st.url)
 		}
