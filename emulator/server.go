@@ -48,6 +48,11 @@ type Options struct {
 	Faults          Faults
 	// Username is the reply wrapper's "username" (default DefaultUsername).
 	Username string
+	// TopicExchange sends replies to /topic/ addresses through one link to
+	// this RabbitMQ exchange (amqp.Options.TopicExchange): a reply address
+	// per task then costs the broker no link attach. Empty: one link per
+	// reply address, as a server that knows nothing of the broker does.
+	TopicExchange string
 	// Capacity bounds the serving rate (zero: as fast as it can).
 	Capacity Capacity
 	// Key signs; nil generates one.
@@ -106,7 +111,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Capacity.Limited() {
 		s.gate = newGate(opts.Capacity)
 	}
-	client, err := amqp.Dial(ctx, amqp.Options{URLs: opts.URLs, TLS: opts.TLS, Sink: s, Log: opts.Log, CreditWindow: opts.Capacity.creditWindow(), ContainerID: "pubtools-sign-emulator-" + uuid.NewString()[:8]})
+	client, err := amqp.Dial(ctx, amqp.Options{URLs: opts.URLs, TLS: opts.TLS, Sink: s, Log: opts.Log, CreditWindow: opts.Capacity.creditWindow(), TopicExchange: opts.TopicExchange, ContainerID: "pubtools-sign-emulator-" + uuid.NewString()[:8]})
 	if err != nil {
 		s.cancel()
 		return nil, err

@@ -37,7 +37,7 @@ echo "== fuzz (bounded; $SECONDS s so far)" >&2
 # A count, not a duration: a time-boxed run can end with a spurious
 # "context deadline exceeded" when the clock runs out mid-execution.
 fuzztime=${FUZZTIME:-40000x}
-for target in FuzzReformat:./internal/pyjson/ FuzzDirectEncodingMatchesRewrite:./internal/pyjson/ FuzzDecodeTask:./worker/ FuzzDecodeReply:./broker/ FuzzParse:./config/ FuzzPythonRepr:./config/; do
+for target in FuzzReformat:./internal/pyjson/ FuzzDirectEncodingMatchesRewrite:./internal/pyjson/ FuzzFastPathsMatchRuneByRune:./internal/pyjson/ FuzzDecodeTask:./worker/ FuzzDecodeReply:./broker/ FuzzParse:./config/ FuzzPythonRepr:./config/; do
   go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "$fuzztime" "${target#*:}"
 done
 echo "== done in $SECONDS s" >&2

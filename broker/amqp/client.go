@@ -50,6 +50,13 @@ type Options struct {
 	// ListenerLinger keeps an unused reply receiver attached this long
 	// (default 30s), so operations on one address share it.
 	ListenerLinger time.Duration
+	// TopicExchange, when set, sends every request for a /topic/<key>
+	// address on one link to /exchange/<TopicExchange> with subject <key>,
+	// "to" unchanged (RabbitMQ's AMQP 1.0 addressing routes it exactly as
+	// /topic/<key>): a publisher to many topic addresses, as a signing
+	// server replying per task, then holds one link instead of one per
+	// address. RabbitMQ only; empty: one link per address.
+	TopicExchange string
 	// MaxIdleSenders bounds the sender links kept attached while unused
 	// (default DefaultMaxIdleSenders); the least recently used go first.
 	MaxIdleSenders int

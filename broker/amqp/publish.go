@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	goamqp "github.com/Azure/go-amqp"
 
@@ -117,21 +118,26 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 		if err := c.refused.check(r.Address); err != nil {
 			return confirmed, err
 		}
-		sender, ok := links[r.Address]
+		target, subject := c.linkFor(r.Address)
+		sender, ok := links[target]
 		if !ok {
 			var err error
 			actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
-			sender, err = st.senders.acquire(actx, st.sendSess, r.Address, st.url)
+			sender, err = st.senders.acquire(actx, st.sendSess, target, st.url)
 			cancel()
 			if err != nil {
-				return confirmed, &senderAttachError{address: r.Address, err: err}
+				return confirmed, &senderAttachError{address: target, err: err}
 			}
-			links[r.Address] = sender
+			links[target] = sender
 		}
-		receipt, err := sender.SendWithReceipt(ctx, requestMessage(r), nil)
+		msg := requestMessage(r)
+		if subject != "" {
+			msg.Properties.Subject = &subject
+		}
+		receipt, err := sender.SendWithReceipt(ctx, msg, nil)
 		if err != nil {
 			if !lost(st, err) {
-				st.senders.drop(r.Address)
+				st.senders.drop(target)
 			}
 			return confirmed, fmt.Errorf("send request %s to %s: %w", r.ID, r.Address, err)
 		}
@@ -143,6 +149,15 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 		}
 	}
 	return total, errors.Join(refused...)
+}
+
+// linkFor is the link a request for address goes on, and the subject it
+// then needs (see Options.TopicExchange).
+func (c *Client) linkFor(address string) (target, subject string) {
+	if key, ok := strings.CutPrefix(address, "/topic/"); ok && c.opts.TopicExchange != "" {
+		return "/exchange/" + c.opts.TopicExchange, key
+	}
+	return address, ""
 }
 
 // requestMessage is the AMQP form of a request, as the Python tool's proton

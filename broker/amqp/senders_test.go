@@ -44,3 +44,35 @@ func TestPublishingToManyAddressesKeepsTheLinksBounded(t *testing.T) {
 	c.waitFor(t, addresses, time.Minute)
 	assert.Zero(t, pub.Reconnects(), "the publishing connection was never lost")
 }
+
+// With TopicExchange set, requests for many /topic/ addresses go on one
+// link to the exchange and each arrives where its address routes it.
+func TestTopicExchangeSendsManyAddressesOnOneLink(t *testing.T) {
+	b := testenv.RabbitMQ(t, "main")
+	prefix := "/topic/pubtools.test.exchange." + uuid.NewString()
+	sink := newCollector(100)
+	listener := dial(t, b, sink)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	release, err := listener.Listen(ctx, prefix+".*", true)
+	require.NoError(t, err)
+	defer release()
+	other := newCollector(100)
+	releaseOther, err := dial(t, b, other).Listen(ctx, prefix+".task-7", true)
+	require.NoError(t, err)
+	defer releaseOther()
+
+	pub, err := amqp.Dial(ctx, amqp.Options{URLs: []string{b.AMQPURL}, Log: quiet(), TopicExchange: "amq.topic"})
+	require.NoError(t, err)
+	defer pub.Close()
+	var batch broker.RequestList
+	for i := range 20 {
+		batch = append(batch, requests(fmt.Sprintf("%s.task-%d", prefix, i), 1)...)
+	}
+	require.NoError(t, pub.Publish(ctx, batch))
+	assert.Equal(t, 1, amqp.AttachedSendersForTest(pub), "one link for every address")
+	sink.waitFor(t, 20, 30*time.Second)
+	other.waitFor(t, 1, 30*time.Second)
+	assert.Len(t, sink.bodies, 20, "every request arrived once")
+	assert.Len(t, other.bodies, 1, "the address's own key routed it: task-7 only")
+}

@@ -20,6 +20,7 @@ type emulatorFlags struct {
 	requestAddr, replyAddr  string
 	messageIDKey, publicOut string
 	logLevel, username      string
+	topicExchange           string
 	faults                  emulator.Faults
 	capacity                emulator.Capacity
 	rate                    float64
@@ -53,6 +54,7 @@ func newEmulator() *cobra.Command {
 	fl.Float64Var(&f.faults.ErrorRate, "error-rate", 0, "answer this fraction with error replies")
 	fl.Float64Var(&f.faults.MalformedRate, "malformed-rate", 0, "answer this fraction with replies that are not JSON")
 	fl.Uint64Var(&f.faults.Seed, "seed", 0, "seed for the random faults (0: random)")
+	fl.StringVar(&f.topicExchange, "topic-exchange", "", "RabbitMQ only: send replies to /topic/ addresses through one link to this exchange (amq.topic) instead of a link per reply address")
 	fl.StringVar(&f.username, "username", emulator.DefaultUsername, "the reply wrapper's \"username\" (the production server's is fedmsg)")
 	fl.IntVar(&f.capacity.Workers, "workers", 0, "serve at most this many requests at once, each taking --work (FIFO; the backlog waits in the broker)")
 	fl.DurationVar(&f.capacity.Work, "work", 0, "time one worker spends on one request, e.g. 10ms (with --workers)")
@@ -68,7 +70,7 @@ func runEmulator(cmd *cobra.Command, f *emulatorFlags) error {
 	}
 	log := logging.New(cmd.ErrOrStderr(), level, "auto")
 	opts := emulator.Options{URLs: f.brokers, RequestAddress: f.requestAddr, ReplyAddress: config.Template(f.replyAddr),
-		MessageIDKey: f.messageIDKey, Faults: f.faults, Username: f.username, Capacity: f.capacity, Log: log}
+		MessageIDKey: f.messageIDKey, Faults: f.faults, Username: f.username, TopicExchange: f.topicExchange, Capacity: f.capacity, Log: log}
 	if f.rate > 0 {
 		opts.Capacity = emulator.CapacityPerSecond(f.rate)
 		opts.Capacity.StaleAfter = f.capacity.StaleAfter

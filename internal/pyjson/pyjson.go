@@ -137,6 +137,11 @@ func Reformat(src []byte) ([]byte, error) {
 			out = append(out, ':', ' ')
 		case '"':
 			end := stringEnd(src, i)
+			if plainLiteral(src[i+1 : end-1]) { // json.dumps writes it the same
+				out = append(out, src[i:end]...)
+				i = end - 1
+				continue
+			}
 			var s string
 			if err := json.Unmarshal(src[i:end], &s); err != nil {
 				return nil, fmt.Errorf("pyjson: string at offset %d: %w", i, err)
@@ -148,6 +153,17 @@ func Reformat(src []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// plainLiteral says whether a string literal's content holds only
+// printable ASCII and no escape: what json.dumps writes unchanged.
+func plainLiteral(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // stringEnd returns the index just past the closing quote of the string
@@ -170,6 +186,16 @@ const hexDigits = "0123456789abcdef"
 func AppendString(out []byte, s string) []byte {
 	out = append(out, '"')
 	for i := 0; i < len(s); {
+		// A run of printable ASCII other than '"' and '\\' goes as it is.
+		run := i
+		for run < len(s) && s[run] >= 0x20 && s[run] <= 0x7e && s[run] != '"' && s[run] != '\\' {
+			run++
+		}
+		if run > i {
+			out = append(out, s[i:run]...)
+			i = run
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		switch {

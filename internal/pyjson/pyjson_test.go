@@ -83,3 +83,52 @@ func FuzzDirectEncodingMatchesRewrite(f *testing.F) {
 		assert.Equal(t, string(rewritten), string(direct))
 	})
 }
+
+// The fast paths (printable ASCII copied in runs, plain literals copied
+// whole) write what the rune-by-rune escaping writes, for any string.
+func FuzzFastPathsMatchRuneByRune(f *testing.F) {
+	f.Add("plain ascii ~ with spaces")
+	f.Add("caf\u00e9 \"q\" \\ \x7f \x00 \U0001F600 \xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want := appendStringRuneByRune(nil, s)
+		assert.Equal(t, string(want), string(AppendString(nil, s)))
+		compact, err := marshalCompact(s)
+		require.NoError(t, err)
+		got, err := Reformat(compact)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got))
+	})
+}
+
+// appendStringRuneByRune is json.dumps's ensure_ascii escaping one rune at
+// a time, the reference for the fast paths.
+func appendStringRuneByRune(out []byte, s string) []byte {
+	out = append(out, '"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			out = append(out, '\\', '"')
+		case r == '\\':
+			out = append(out, '\\', '\\')
+		case r == '\n':
+			out = append(out, '\\', 'n')
+		case r == '\r':
+			out = append(out, '\\', 'r')
+		case r == '\t':
+			out = append(out, '\\', 't')
+		case r == '\b':
+			out = append(out, '\\', 'b')
+		case r == '\f':
+			out = append(out, '\\', 'f')
+		case r < 0x20 || (r >= 0x7f && r < 0x10000):
+			out = appendU(out, r)
+		case r >= 0x10000:
+			r -= 0x10000
+			out = appendU(out, 0xd800+(r>>10))
+			out = appendU(out, 0xdc00+(r&0x3ff))
+		default:
+			out = append(out, byte(r))
+		}
+	}
+	return append(out, '"')
+}
