@@ -84,7 +84,16 @@ func (r *Result) MarshalJSON() ([]byte, error) { return r.Members().MarshalJSON(
 // members of lead (the daemon's envelope fields). Each operation result is
 // encoded on its own, so 10,000 replies never sit in memory twice.
 func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	// A bytes.Buffer (the daemon's envelopes) is written directly; other
+	// writers (a file, stdout) through a buffer of their own.
+	var bw jsonWriter
+	flush := func() error { return nil }
+	if b, ok := w.(*bytes.Buffer); ok {
+		bw = b
+	} else {
+		buf := bufio.NewWriterSize(w, 64<<10)
+		bw, flush = buf, buf.Flush
+	}
 	members := append(append(pyjson.Object{}, lead...), r.Members()...)
 	bw.WriteByte('{')
 	for i, m := range members {
@@ -111,10 +120,18 @@ func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
 		bw.WriteByte(']')
 	}
 	bw.WriteByte('}')
-	return bw.Flush()
+	return flush()
 }
 
-func writePy(w *bufio.Writer, v any) error {
+// jsonWriter is what WriteJSON writes to: a *bytes.Buffer or a
+// *bufio.Writer (whose error, if any, Flush reports).
+type jsonWriter interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+}
+
+func writePy(w jsonWriter, v any) error {
 	b, err := pyjson.Marshal(v)
 	if err != nil {
 		return err
