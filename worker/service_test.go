@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -144,8 +143,7 @@ func TestAPanickingSignerDoesNotKillTheReplica(t *testing.T) {
 	assert.Contains(t, e.SignerResult.ErrorMessage, "panicked")
 	assert.Equal(t, "ok", request("fine-after-js").SignerResult.Status)
 
-	srv := httptest.NewServer(worker.HTTPHandler(metrics, nil))
-	defer srv.Close()
+	srv := testenv.HTTPServer(t, worker.HTTPHandler(metrics, nil))
 	resp, err := srv.Client().Get(srv.URL + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,11 +240,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	s.submit(task("metered", 3))
 	require.Len(t, s.envelopes(1, 30*time.Second), 1)
 	ready := true
-	srv := httptest.NewUnstartedServer(worker.HTTPHandler(r.metrics, []worker.ReadinessCheck{{Name: "nats", Ready: s.nc.IsConnected}, {Name: "amqp", Ready: func() bool { return ready }}}))
-	srv.Listener.Close()
-	srv.Listener = testenv.Listen(t)
-	srv.Start()
-	defer srv.Close()
+	srv := testenv.HTTPServer(t, worker.HTTPHandler(r.metrics, []worker.ReadinessCheck{{Name: "nats", Ready: s.nc.IsConnected}, {Name: "amqp", Ready: func() bool { return ready }}}))
 	get := func(path string) (int, string) {
 		resp, err := srv.Client().Get(srv.URL + path)
 		require.NoError(t, err)

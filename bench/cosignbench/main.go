@@ -11,6 +11,8 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,8 +22,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/signers"
@@ -40,7 +44,17 @@ func main() {
 }
 
 func run(bin string, images, repos int) error {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	// On a port below the ephemeral range (httptest.NewServer binds :0).
+	port, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return err
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}}
+	srv.Start()
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	dir, err := os.MkdirTemp("", "cosignbench-")

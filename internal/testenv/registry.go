@@ -77,7 +77,7 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 		})
 	}
 	served := h
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := HTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if a := req.Header.Get("Authorization"); a != "" {
 			reg.mu.Lock()
 			reg.authorizations = append(reg.authorizations, a)
@@ -85,10 +85,6 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 		}
 		served.ServeHTTP(w, req)
 	}))
-	srv.Listener.Close()
-	srv.Listener = Listen(t) // below the ephemeral range, like every test listener
-	srv.Start()
-	t.Cleanup(srv.Close)
 	reg.Host, reg.server = strings.TrimPrefix(srv.URL, "http://"), srv
 	return reg
 }
