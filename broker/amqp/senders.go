@@ -11,11 +11,10 @@ import (
 )
 
 // DefaultMaxIdleSenders bounds the sender links a connection keeps
-// attached while no Publish uses them. Every attached link costs the
-// broker (RabbitMQ 3.x gives each AMQP 1.0 link a channel of its own and
-// ends the whole connection past channel_max, 2047 by default): a client
-// that publishes to a new address per task, as a signing server replying
-// to per-task reply addresses does, would otherwise grow without bound.
+// attached while no Publish uses them. Every attached link holds state in
+// the broker and in go-amqp: a client that publishes to a new address per
+// task, as a signing server replying to per-task reply addresses does,
+// would otherwise hold one link per task for as long as it runs.
 const DefaultMaxIdleSenders = 256
 
 // senderCache holds one connection's sender links, one per target address

@@ -15,11 +15,10 @@ import (
 	"github.com/release-engineering/pubtools-sign-go/internal/testenv"
 )
 
-// A signing server replies to a new address per task. Each address is a
-// sender link, and RabbitMQ ends the whole connection once a connection
-// holds more links than its channel_max (2047): the client keeps at most
-// MaxIdleSenders idle links, so publishing to 2,500 addresses one after
-// another goes through on one connection.
+// A signing server replies to a new address per task, each address a
+// sender link: publishing to 2,500 addresses one after another goes through
+// on one connection while the client keeps at most DefaultMaxIdleSenders
+// links attached.
 func TestPublishingToManyAddressesKeepsTheLinksBounded(t *testing.T) {
 	b := testenv.RabbitMQ(t, "main")
 	prefix := "/topic/pubtools.test.senders." + uuid.NewString()
