@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,26 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/emulator"
 )
-
-// serveCapacity starts the emulator on the harness's topics with a bounded
-// serving rate.
-func (h *harness) serveCapacity(c emulator.Capacity) *emulator.Server {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, emulator.Options{
-		URLs: []string{h.broker.AMQPURL}, RequestAddress: "/topic/robosignatory." + h.env + ".sign",
-		ReplyAddress: config.Template("/topic/robosignatory." + h.env + ".client.{requested_by}.{task_id}"),
-		Capacity:     c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(h.t, err)
-	h.t.Cleanup(srv.Close)
-	h.server = srv
-	return srv
-}
 
 // A server slower than the client's TTL allows for the whole operation:
 // 300 requests at 50/s take 6 s, the TTL is 4 s (timeout 2 × retries 2).

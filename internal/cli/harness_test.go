@@ -88,13 +88,26 @@ func newHarness(t *testing.T, instance string, co confOptions) *harness {
 // serve starts the emulator on the harness's topics.
 func (h *harness) serve(f emulator.Faults) *emulator.Server {
 	h.t.Helper()
+	return h.startEmulator(emulator.Options{Faults: f})
+}
+
+// serveCapacity starts the emulator on the harness's topics with a bounded
+// serving rate.
+func (h *harness) serveCapacity(c emulator.Capacity) *emulator.Server {
+	h.t.Helper()
+	return h.startEmulator(emulator.Options{Capacity: c})
+}
+
+// startEmulator starts the emulator with opts on the harness's broker and
+// topics, quiet, until the test ends.
+func (h *harness) startEmulator(opts emulator.Options) *emulator.Server {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	srv, err := emulator.Start(ctx, emulator.Options{
-		URLs: []string{h.broker.AMQPURL}, RequestAddress: "/topic/robosignatory." + h.env + ".sign",
-		ReplyAddress: config.Template("/topic/robosignatory." + h.env + ".client.{requested_by}.{task_id}"),
-		Faults:       f, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	opts.URLs, opts.RequestAddress = []string{h.broker.AMQPURL}, "/topic/robosignatory."+h.env+".sign"
+	opts.ReplyAddress = config.Template("/topic/robosignatory." + h.env + ".client.{requested_by}.{task_id}")
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := emulator.Start(ctx, opts)
 	require.NoError(h.t, err)
 	h.t.Cleanup(srv.Close)
 	h.server = srv
