@@ -171,35 +171,14 @@ func decodeYAML(data []byte, path string, f *File) error {
 // keyAtLine finds the dotted key whose key or value starts on line.
 func keyAtLine(root *yaml.Node, line int) string {
 	var found string
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				key := k.Value
-				if prefix != "" {
-					key = prefix + "." + k.Value
-				}
-				if k.Line == line || v.Line == line {
-					found = key
-				}
-				walk(v, key)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				if c.Line == line && found == "" {
-					found = fmt.Sprintf("%s[%d]", prefix, i)
-				}
-				walk(c, fmt.Sprintf("%s[%d]", prefix, i))
-			}
+	walkKeys(root, func(key string, k, v *yaml.Node) {
+		switch {
+		case k != nil && (k.Line == line || v.Line == line):
+			found = key
+		case k == nil && v.Line == line && found == "":
+			found = key // a sequence item, unless its entry was found
 		}
-	}
-	walk(root, "")
+	})
 	return found
 }
 

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 
@@ -35,32 +34,12 @@ func keyPositions(data []byte) map[string]int {
 	if yaml.Unmarshal(data, &root) != nil {
 		return pos
 	}
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				key := k.Value
-				if prefix != "" {
-					key = prefix + "." + k.Value
-				}
-				pos[key] = k.Line<<16 | k.Column
-				walk(n.Content[i+1], key)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				key := fmt.Sprintf("%s[%d]", prefix, i)
-				pos[key] = c.Line<<16 | c.Column
-				walk(c, key)
-			}
+	walkKeys(&root, func(key string, k, v *yaml.Node) {
+		if k == nil { // a sequence item: where it starts
+			k = v
 		}
-	}
-	walk(&root, "")
+		pos[key] = k.Line<<16 | k.Column
+	})
 	return pos
 }
 
