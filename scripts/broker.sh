@@ -190,6 +190,11 @@ rmq_env() {
   export RABBITMQ_CTL_DIST_PORT_MIN=$ctl_min RABBITMQ_CTL_DIST_PORT_MAX=$ctl_max
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export ERL_EPMD_ADDRESS=127.0.0.1
+  # Every other erl RabbitMQ starts (the server's and the CLI's
+  # "epmd-starter" node, which takes no *_ERL_ARGS) gets the same: loopback,
+  # a port in the block. ERL_AFLAGS goes first on erl's command line, so
+  # the server's own distribution port above still wins.
+  export ERL_AFLAGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel inet_dist_listen_min $ctl_min -kernel inet_dist_listen_max $ctl_max"
 }
 
 ctl() { "$rmq_bin/rabbitmqctl" -n "$node" "$@"; }
