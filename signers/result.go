@@ -95,6 +95,8 @@ func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
 		bw, flush = buf, buf.Flush
 	}
 	members := append(append(pyjson.Object{}, lead...), r.Members()...)
+	var scratch []byte
+	var err error
 	bw.WriteByte('{')
 	for i, m := range members {
 		if i > 0 {
@@ -103,7 +105,7 @@ func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
 		bw.Write(pyjson.AppendString(nil, m.Key))
 		bw.WriteString(": ")
 		if m.Key != "operation_results" {
-			if err := writePy(bw, m.Value); err != nil {
+			if scratch, err = writePy(bw, scratch, m.Value); err != nil {
 				return fmt.Errorf("encode %s: %w", m.Key, err)
 			}
 			continue
@@ -113,7 +115,7 @@ func (r *Result) WriteJSON(w io.Writer, lead pyjson.Object) error {
 			if j > 0 {
 				bw.WriteString(", ")
 			}
-			if err := writePy(bw, item); err != nil {
+			if scratch, err = writePy(bw, scratch, item); err != nil {
 				return fmt.Errorf("encode operation_results[%d]: %w", j, err)
 			}
 		}
@@ -131,13 +133,15 @@ type jsonWriter interface {
 	io.StringWriter
 }
 
-func writePy(w jsonWriter, v any) error {
-	b, err := pyjson.Marshal(v)
+// writePy writes v's json.dumps form, encoded in scratch (reused from
+// one value to the next), and returns scratch for the next value.
+func writePy(w jsonWriter, scratch []byte, v any) ([]byte, error) {
+	b, err := pyjson.Append(scratch[:0], v)
 	if err != nil {
-		return err
+		return scratch, err
 	}
 	_, err = w.Write(b)
-	return err
+	return b, err
 }
 
 // Fail marks the whole operation as failed with message.
@@ -184,16 +188,18 @@ func compactPy(v pyjson.Marshaler) ([]byte, error) {
 
 // MarshalPyJSON writes [body, properties]. Property keys are sorted: AMQP
 // hands them over as a map, so their wire order is not known.
-func (r ReplyResult) MarshalPyJSON() ([]byte, error) {
-	out := []byte{'['}
+func (r ReplyResult) MarshalPyJSON() ([]byte, error) { return r.AppendPyJSON(nil) }
+
+// AppendPyJSON appends what MarshalPyJSON writes to out.
+func (r ReplyResult) AppendPyJSON(out []byte) ([]byte, error) {
+	out = append(out, '[')
 	if len(r.Body) == 0 {
 		out = append(out, "null"...)
 	} else {
-		body, err := pyjson.Reformat(r.Body)
-		if err != nil {
+		var err error
+		if out, err = pyjson.AppendReformat(out, r.Body); err != nil {
 			return nil, fmt.Errorf("reply body: %w", err)
 		}
-		out = append(out, body...)
 	}
 	out = append(out, ", "...)
 	props := make(pyjson.Object, 0, len(r.Properties))

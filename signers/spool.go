@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -47,7 +48,8 @@ func (s *Spool) Put(encoded []byte) (Spooled, error) {
 	return Spooled{spool: s, offset: at, length: len(encoded)}, nil
 }
 
-func (s *Spool) read(offset int64, length int) ([]byte, error) {
+// appendRead appends the length bytes stored at offset to out.
+func (s *Spool) appendRead(out []byte, offset int64, length int) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dirty {
@@ -56,11 +58,11 @@ func (s *Spool) read(offset int64, length int) ([]byte, error) {
 		}
 		s.dirty = false
 	}
-	buf := make([]byte, length)
-	if _, err := s.f.ReadAt(buf, offset); err != nil {
+	out = slices.Grow(out, length)
+	if _, err := s.f.ReadAt(out[len(out):len(out)+length], offset); err != nil {
 		return nil, fmt.Errorf("read result spool: %w", err)
 	}
-	return buf, nil
+	return out[:len(out)+length], nil
 }
 
 // Close releases the file; handles cannot be read afterwards.
@@ -83,7 +85,7 @@ func (v Spooled) MarshalJSON() ([]byte, error) { return compactPy(v) }
 // ReplyBody implements Reply: the body of the [body, properties] pair the
 // value holds.
 func (v Spooled) ReplyBody() (json.RawMessage, error) {
-	stored, err := v.spool.read(v.offset, v.length)
+	stored, err := v.spool.appendRead(nil, v.offset, v.length)
 	if err != nil {
 		return nil, err
 	}
@@ -95,4 +97,9 @@ func (v Spooled) ReplyBody() (json.RawMessage, error) {
 }
 
 // MarshalPyJSON reads the value back: it was stored in json.dumps layout.
-func (v Spooled) MarshalPyJSON() ([]byte, error) { return v.spool.read(v.offset, v.length) }
+func (v Spooled) MarshalPyJSON() ([]byte, error) { return v.AppendPyJSON(nil) }
+
+// AppendPyJSON appends what MarshalPyJSON returns to out.
+func (v Spooled) AppendPyJSON(out []byte) ([]byte, error) {
+	return v.spool.appendRead(out, v.offset, v.length)
+}

@@ -56,6 +56,13 @@ type Marshaler interface {
 	MarshalPyJSON() ([]byte, error)
 }
 
+// Appender is a Marshaler that can also write itself at the end of a
+// buffer, so a caller encoding thousands of values reuses one buffer
+// instead of allocating one per value.
+type Appender interface {
+	AppendPyJSON(out []byte) ([]byte, error)
+}
+
 // Marshal returns v encoded as Python's json.dumps(v) would encode it.
 func Marshal(v any) ([]byte, error) { return Append(nil, v) }
 
@@ -75,6 +82,8 @@ func Append(out []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(out, int64(x), 10), nil
 	case int64:
 		return strconv.AppendInt(out, x, 10), nil
+	case Appender:
+		return x.AppendPyJSON(out)
 	case Marshaler:
 		b, err := x.MarshalPyJSON()
 		return append(out, b...), err
@@ -102,8 +111,7 @@ func Append(out []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	re, err := Reformat(compact)
-	return append(out, re...), err
+	return AppendReformat(out, compact)
 }
 
 func appendList[T any](out []byte, items []T) ([]byte, error) {
@@ -123,10 +131,14 @@ func appendList[T any](out []byte, items []T) ([]byte, error) {
 // Reformat rewrites valid JSON into json.dumps layout, keeping key order and
 // number literals.
 func Reformat(src []byte) ([]byte, error) {
+	return AppendReformat(make([]byte, 0, len(src)+len(src)/8), src)
+}
+
+// AppendReformat appends src rewritten as Reformat does.
+func AppendReformat(out, src []byte) ([]byte, error) {
 	if !json.Valid(src) {
 		return nil, fmt.Errorf("pyjson: invalid JSON input")
 	}
-	out := make([]byte, 0, len(src)+len(src)/8)
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		switch c {

@@ -78,7 +78,9 @@ func (p *prepared) Build(i int) *broker.Request {
 	for _, m := range extra {
 		body = body.Set(m.Key, m.Value)
 	}
-	text, err := pyjson.Marshal(body)
+	// Sized for a container request, the common one: encoding into a
+	// growing slice from nil cost as much garbage as the body itself.
+	text, err := pyjson.Append(make([]byte, 0, 1024), body)
 	if err != nil { // bodies hold only strings, lists and objects of them
 		panic(fmt.Sprintf("encode request %s: %v", id, err))
 	}

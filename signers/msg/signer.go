@@ -157,6 +157,7 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 		}
 	}
 	var keepErr error
+	var scratch []byte // one encoding buffer for every spooled reply
 	onReply := func(i int, r *broker.Reply) {
 		// Any reply with errors fails the operation (the Python tool only
 		// looked at the last one).
@@ -166,8 +167,9 @@ func (s *Signer) run(ctx context.Context, p *prepared, res *signers.Result) *sig
 			res.OperationResults[i] = item
 			return
 		}
-		encoded, err := pyjson.Marshal(item)
+		encoded, err := item.AppendPyJSON(scratch[:0])
 		if err == nil {
+			scratch = encoded
 			res.OperationResults[i], err = res.Spool.Put(encoded)
 		}
 		if err != nil && keepErr == nil {
