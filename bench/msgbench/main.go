@@ -123,6 +123,7 @@ func run(confPath, bin, sizes string, ceilingN int, daemon, rows bool) error {
 		fmt.Printf("| msg-container-sign CLI | %d | %s | %.0f | %.1f MiB | %.1f MiB | %.0f%% |\n", n, r.wall.Round(time.Millisecond), r.rate, r.rssMiB, r.anonMiB, 100*r.rate/ceiling.rate)
 	}
 	if !daemon {
+		printBreakdown("ceiling (per request)", ceiling.cpu, ceilingN)
 		return nil
 	}
 	breakdowns := []breakdown{{"ceiling (per request)", ceiling.cpu, ceilingN}}
