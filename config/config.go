@@ -94,6 +94,11 @@ type MsgSigner struct {
 	// (round trip above the lowest seen) before the in-flight window
 	// shrinks; at most a tenth of timeout × retries is used.
 	TargetQueueDelay time.Duration `yaml:"target_queue_delay" env:"TARGET_QUEUE_DELAY"`
+	// WriteCoalesce is how long an AMQP frame may wait to go out in one
+	// write with the frames that follow it, when the connection wrote less
+	// than this ago (an idle connection writes at once). Under a daemon's
+	// load it spares the broker a wake-up per request; 0 turns it off.
+	WriteCoalesce time.Duration `yaml:"write_coalesce" env:"WRITE_COALESCE"`
 }
 
 // MsgBatchSigner is the msg_batch_signer section: container claims grouped

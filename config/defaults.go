@@ -62,6 +62,7 @@ func (m *MsgSigner) applyDefaults(given func(key string) bool) {
 	setDefault(given, "connect_timeout", &m.ConnectTimeout, amqp.DefaultConnectTimeout)
 	setDefault(given, "max_in_flight", &m.MaxInFlight, 1000)
 	setDefault(given, "target_queue_delay", &m.TargetQueueDelay, time.Second)
+	setDefault(given, "write_coalesce", &m.WriteCoalesce, amqp.DefaultWriteCoalesce)
 }
 
 // applyDefaults fills the shared keys and chunk_size.

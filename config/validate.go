@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
 	"github.com/release-engineering/pubtools-sign-go/internal/logging"
 	"github.com/release-engineering/pubtools-sign-go/internal/redact"
 )
@@ -92,6 +93,9 @@ func (m *MsgSigner) validate(path, section string) error {
 	}
 	if m.ConnectTimeout <= 0 {
 		p.add(bad("connect_timeout", "must be positive, got %s", m.ConnectTimeout))
+	}
+	if m.WriteCoalesce < 0 || m.WriteCoalesce > amqp.MaxWriteCoalesce {
+		p.add(bad("write_coalesce", "must be between 0 (off) and %s, got %s", amqp.MaxWriteCoalesce, m.WriteCoalesce))
 	}
 	if m.TargetQueueDelay <= 0 {
 		return bad("target_queue_delay", "must be positive, got %s", m.TargetQueueDelay)

@@ -204,3 +204,31 @@ func TestReleasedReceiverIsReusedWhileItLingers(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// With writes coalesced, over plain AMQP and over TLS, the broker gets
+// every frame: requests, dispositions and credit alike.
+func TestCoalescedWritesCarryEveryFrame(t *testing.T) {
+	b := testenv.RabbitMQ(t, "main")
+	tlsCfg, err := amqp.LoadTLS(b.ClientCertKey, b.CACert)
+	require.NoError(t, err)
+	for name, o := range map[string]amqp.Options{
+		"amqp":  {URLs: []string{b.AMQPURL}},
+		"amqps": {URLs: []string{b.AMQPSURL}, TLS: tlsCfg},
+	} {
+		t.Run(name, func(t *testing.T) {
+			const n = 2000
+			sink := newCollector(n)
+			o.Sink, o.Log, o.WriteCoalesce, o.CreditWindow = sink, quiet(), 5*time.Millisecond, 100
+			c, err := amqp.Dial(context.Background(), o)
+			require.NoError(t, err)
+			defer c.Close()
+			addr := "/topic/pubtools.coalesce." + uuid.NewString()
+			release, err := c.Listen(context.Background(), addr, true)
+			require.NoError(t, err)
+			defer release()
+			require.NoError(t, c.Publish(context.Background(), requests(addr, n)))
+			sink.waitFor(t, n, 30*time.Second)
+			assert.Len(t, sink.bodies, n)
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strings"
 	"syscall"
@@ -70,12 +71,44 @@ func (c *Client) dialOne(ctx context.Context, raw string) (*goamqp.Conn, error) 
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-	addr := u.Scheme + "://" + u.Host
-	conn, err := goamqp.Dial(dctx, addr, opts)
+	conn, err := c.open(dctx, u, opts)
 	if err == nil {
 		return conn, nil
 	}
 	return nil, explainDialError(shown, u.Scheme == "amqps", c.opts.ConnectTimeout, dctx, err)
+}
+
+// open dials the broker (TLS first for amqps, as go-amqp's Dial does) and
+// opens the AMQP connection over a coalescingConn, which starts gathering
+// writes (Options.WriteCoalesce) once the connection is open.
+func (c *Client) open(ctx context.Context, u *url.URL, opts *goamqp.ConnOptions) (*goamqp.Conn, error) {
+	host := u.Host
+	if u.Port() == "" {
+		port := "5672"
+		if opts.TLSConfig != nil {
+			port = "5671"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	var nc net.Conn
+	var err error
+	if opts.TLSConfig != nil {
+		nc, err = (&tls.Dialer{Config: opts.TLSConfig}).DialContext(ctx, "tcp", host)
+	} else {
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", host)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cc := newCoalescingConn(nc)
+	amqpOpts := *opts
+	amqpOpts.TLSConfig = nil // TLS is already up under cc
+	conn, err := goamqp.NewConn(ctx, cc, &amqpOpts)
+	if err != nil {
+		return nil, err // NewConn closed cc
+	}
+	cc.start(c.opts.WriteCoalesce)
+	return conn, nil
 }
 
 // explainDialError turns go-amqp's dial failures into what an operator can

@@ -65,7 +65,7 @@ func Connect(ctx context.Context, cfg *config.MsgSigner, file, section string, l
 	router := broker.NewReplyRouter(cfg.MessageIDKey, pending, log)
 	client, err := amqp.Dial(ctx, amqp.Options{
 		URLs: cfg.MessagingBrokers, TLS: tlsCfg, ConnectTimeout: cfg.ConnectTimeout,
-		SendWindow: cfg.SendWindow, CreditWindow: cfg.CreditWindow, Sink: router, Log: log,
+		SendWindow: cfg.SendWindow, CreditWindow: cfg.CreditWindow, WriteCoalesce: cfg.WriteCoalesce, Sink: router, Log: log,
 		ContainerID: containerID(creator),
 	})
 	if err != nil {
