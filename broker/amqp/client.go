@@ -130,6 +130,7 @@ type Client struct {
 	closed      bool // set by Close; no goroutine is added to wg after it
 	reconnects  atomic.Uint64
 	detached    atomic.Uint64 // receivers detached (or given up on) since Dial
+	wire        wireCounts    // frames and socket writes (coalescingConn)
 	refused     refusals      // addresses the broker would not attach
 }
 

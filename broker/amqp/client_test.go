@@ -77,6 +77,25 @@ func requests(address string, n int) broker.RequestList {
 	return reqs
 }
 
+// roundTrip dials with o, listens on a new topic and checks that n
+// requests published there arrive; it returns the client, the address and
+// the sink (room for n more) for what a test does next.
+func roundTrip(t *testing.T, o amqp.Options, n int) (*amqp.Client, string, *collector) {
+	t.Helper()
+	sink := newCollector(2 * n)
+	o.Sink, o.Log = sink, quiet()
+	c, err := amqp.Dial(context.Background(), o)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	addr := "/topic/pubtools.roundtrip." + uuid.NewString()
+	release, err := c.Listen(context.Background(), addr, true)
+	require.NoError(t, err)
+	t.Cleanup(release)
+	require.NoError(t, c.Publish(context.Background(), requests(addr, n)))
+	sink.waitFor(t, n, 30*time.Second)
+	return c, addr, sink
+}
+
 // A pub/sub topic delivers only to receivers attached before the send: the
 // reason Listen must attach before anything is published.
 func TestTopicReceiverGetsWhatIsPublishedAfterListen(t *testing.T) {
@@ -140,16 +159,7 @@ func TestMutualTLS(t *testing.T) {
 	t.Run("right CA and client certificate", func(t *testing.T) {
 		cfg, err := amqp.LoadTLS(b.ClientCertKey, b.CACert)
 		require.NoError(t, err)
-		sink := newCollector(5)
-		c, err := amqp.Dial(context.Background(), amqp.Options{URLs: []string{b.AMQPSURL}, TLS: cfg, Sink: sink, Log: quiet()})
-		require.NoError(t, err)
-		defer c.Close()
-		addr := "/topic/pubtools.tls." + uuid.NewString()
-		release, err := c.Listen(context.Background(), addr, true)
-		require.NoError(t, err)
-		defer release()
-		require.NoError(t, c.Publish(context.Background(), requests(addr, 5)))
-		sink.waitFor(t, 5, 10*time.Second)
+		roundTrip(t, amqp.Options{URLs: []string{b.AMQPSURL}, TLS: cfg}, 5)
 	})
 	t.Run("wrong CA is refused clearly", func(t *testing.T) {
 		cfg, err := amqp.LoadTLS(b.ClientCertKey, b.OtherCACert)
@@ -208,6 +218,11 @@ func TestReleasedReceiverIsReusedWhileItLingers(t *testing.T) {
 // With writes coalesced, over plain AMQP and over TLS, the broker gets
 // every frame: requests, dispositions and credit alike.
 func TestCoalescedWritesCarryEveryFrame(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		c, _, _ := roundTrip(t, amqp.Options{URLs: []string{testenv.RabbitMQ(t, "main").AMQPURL}}, 100)
+		frames, writes := amqp.WireCountsForTest(c)
+		assert.Equal(t, frames, writes, "write_coalesce 0: every frame its own write")
+	})
 	b := testenv.RabbitMQ(t, "main")
 	tlsCfg, err := amqp.LoadTLS(b.ClientCertKey, b.CACert)
 	require.NoError(t, err)
@@ -216,19 +231,11 @@ func TestCoalescedWritesCarryEveryFrame(t *testing.T) {
 		"amqps": {URLs: []string{b.AMQPSURL}, TLS: tlsCfg},
 	} {
 		t.Run(name, func(t *testing.T) {
-			const n = 2000
-			sink := newCollector(n)
-			o.Sink, o.Log, o.WriteCoalesce, o.CreditWindow = sink, quiet(), 5*time.Millisecond, 100
-			c, err := amqp.Dial(context.Background(), o)
-			require.NoError(t, err)
-			defer c.Close()
-			addr := "/topic/pubtools.coalesce." + uuid.NewString()
-			release, err := c.Listen(context.Background(), addr, true)
-			require.NoError(t, err)
-			defer release()
-			require.NoError(t, c.Publish(context.Background(), requests(addr, n)))
-			sink.waitFor(t, n, 30*time.Second)
-			assert.Len(t, sink.bodies, n)
+			o.WriteCoalesce, o.CreditWindow = 5*time.Millisecond, 100
+			c, _, sink := roundTrip(t, o, 2000)
+			assert.Len(t, sink.bodies, 2000)
+			frames, writes := amqp.WireCountsForTest(c)
+			assert.Less(t, writes, frames/2, "2,000 sends and their dispositions went out in batches")
 		})
 	}
 }

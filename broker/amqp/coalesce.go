@@ -3,6 +3,7 @@ package amqp
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,7 @@ import (
 // frames lost are those the socket would have lost.
 type coalescingConn struct {
 	net.Conn
+	counts *wireCounts
 
 	mu        sync.Mutex
 	period    time.Duration // 0 until start: the handshake is not delayed
@@ -35,8 +37,14 @@ type coalescingConn struct {
 // coalesceFlushAt is the buffered size that goes out without waiting.
 const coalesceFlushAt = 64 << 10
 
-func newCoalescingConn(conn net.Conn) *coalescingConn {
-	return &coalescingConn{Conn: conn}
+// wireCounts are a client's frames (Writes from go-amqp) and the writes to
+// the socket they took, over all its connections.
+type wireCounts struct {
+	frames, writes atomic.Uint64
+}
+
+func newCoalescingConn(conn net.Conn, counts *wireCounts) *coalescingConn {
+	return &coalescingConn{Conn: conn, counts: counts}
 }
 
 // start begins coalescing (once the AMQP connection is open).
@@ -54,6 +62,7 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	c.buf = append(c.buf, p...)
+	c.counts.frames.Add(1)
 	quiet := time.Since(c.lastWrite) >= c.period
 	switch {
 	case len(c.buf) >= coalesceFlushAt || (c.timer == nil && quiet):
@@ -85,6 +94,7 @@ func (c *coalescingConn) flushLocked() {
 		return
 	}
 	_, c.err = c.Conn.Write(c.buf)
+	c.counts.writes.Add(1)
 	c.buf = c.buf[:0]
 	c.lastWrite = time.Now()
 }

@@ -47,7 +47,7 @@ func (r *recordingConn) got() []string {
 
 func TestCoalescingWritesAtOnceBeforeItStartsAndAfterAQuietPeriod(t *testing.T) {
 	rec := &recordingConn{}
-	c := newCoalescingConn(rec)
+	c := newCoalescingConn(rec, &wireCounts{})
 	_, _ = c.Write([]byte("AMQP header"))
 	_, _ = c.Write([]byte("open"))
 	assert.Equal(t, []string{"AMQP header", "open"}, rec.got(), "the handshake is not delayed")
@@ -60,7 +60,7 @@ func TestCoalescingWritesAtOnceBeforeItStartsAndAfterAQuietPeriod(t *testing.T) 
 
 func TestCoalescingGathersTheFramesOfABusyPeriodIntoOneWrite(t *testing.T) {
 	rec := &recordingConn{}
-	c := newCoalescingConn(rec)
+	c := newCoalescingConn(rec, &wireCounts{})
 	c.start(time.Hour) // nothing but Close ends this period
 	for _, f := range []string{"t1", "t2", "t3", "t4"} {
 		n, err := c.Write([]byte(f))
@@ -77,7 +77,7 @@ func TestCoalescingGathersTheFramesOfABusyPeriodIntoOneWrite(t *testing.T) {
 
 func TestCoalescedFramesGoOutWhenThePeriodEnds(t *testing.T) {
 	rec := &recordingConn{}
-	c := newCoalescingConn(rec)
+	c := newCoalescingConn(rec, &wireCounts{})
 	c.start(20 * time.Millisecond)
 	_, _ = c.Write([]byte("a"))
 	_, _ = c.Write([]byte("b"))
@@ -88,7 +88,7 @@ func TestCoalescedFramesGoOutWhenThePeriodEnds(t *testing.T) {
 
 func TestCoalescingWritesAFullBufferWithoutWaiting(t *testing.T) {
 	rec := &recordingConn{}
-	c := newCoalescingConn(rec)
+	c := newCoalescingConn(rec, &wireCounts{})
 	c.start(time.Hour)
 	_, _ = c.Write([]byte("first"))
 	big := make([]byte, coalesceFlushAt)
@@ -100,7 +100,7 @@ func TestCoalescingWritesAFullBufferWithoutWaiting(t *testing.T) {
 
 func TestACoalescedWriteErrorComesBackOnTheNextWrite(t *testing.T) {
 	rec := &recordingConn{}
-	c := newCoalescingConn(rec)
+	c := newCoalescingConn(rec, &wireCounts{})
 	c.start(20 * time.Millisecond)
 	_, _ = c.Write([]byte("a"))
 	broken := errors.New("connection reset")

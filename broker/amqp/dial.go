@@ -100,7 +100,7 @@ func (c *Client) open(ctx context.Context, u *url.URL, opts *goamqp.ConnOptions)
 	if err != nil {
 		return nil, err
 	}
-	cc := newCoalescingConn(nc)
+	cc := newCoalescingConn(nc, &c.wire)
 	amqpOpts := *opts
 	amqpOpts.TLSConfig = nil // TLS is already up under cc
 	conn, err := goamqp.NewConn(ctx, cc, &amqpOpts)

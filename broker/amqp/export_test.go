@@ -39,3 +39,9 @@ func AttachedSendersForTest(c *Client) int {
 // DetachedReceiversForTest counts the receivers whose detach finished: the
 // broker confirmed it, or detachTimeout passed after it was sent.
 func DetachedReceiversForTest(c *Client) uint64 { return c.detached.Load() }
+
+// WireCountsForTest is how many frames the client wrote and in how many
+// socket writes, over all its connections.
+func WireCountsForTest(c *Client) (frames, writes uint64) {
+	return c.wire.frames.Load(), c.wire.writes.Load()
+}

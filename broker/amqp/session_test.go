@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/release-engineering/pubtools-sign-go/broker/amqp"
@@ -19,16 +18,7 @@ func TestASessionEndedUnderALiveConnectionIsRecovered(t *testing.T) {
 	for _, which := range []string{"send", "receive"} {
 		t.Run(which, func(t *testing.T) {
 			b := testenv.RabbitMQ(t, "main")
-			sink := newCollector(10)
-			c, err := amqp.Dial(context.Background(), amqp.Options{URLs: []string{b.AMQPURL}, Sink: sink, Log: quiet()})
-			require.NoError(t, err)
-			defer c.Close()
-			addr := "/topic/pubtools.session." + uuid.NewString()
-			release, err := c.Listen(context.Background(), addr, true)
-			require.NoError(t, err)
-			defer release()
-			require.NoError(t, c.Publish(context.Background(), requests(addr, 5)))
-			sink.waitFor(t, 5, 10*time.Second)
+			c, addr, sink := roundTrip(t, amqp.Options{URLs: []string{b.AMQPURL}}, 5)
 
 			reconnected := c.Reconnected()
 			require.NoError(t, amqp.EndSessionForTest(c, which))
