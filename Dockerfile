@@ -7,7 +7,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/pubtools-sign ./cmd/pubtools-sign
+RUN scripts/build.sh /out/pubtools-sign
 
 FROM golang:1.26 AS cosign-build
 RUN CGO_ENABLED=0 GOBIN=/out go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5

@@ -17,7 +17,7 @@ scripts/deps.sh
 scripts/broker.sh up main
 eval "$(scripts/broker.sh env main | sed 's/^/export /')"
 mkdir -p bin .run/bench
-go build -o bin/pubtools-sign ./cmd/pubtools-sign
+scripts/build.sh
 go build -o bin/msgbench ./bench/msgbench
 go build -o bin/flowbench ./bench/flowbench
 conf=.run/bench/conf.yaml

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/broker.sh up main
 eval "$(scripts/broker.sh env main | sed 's/^/export /')"
-go build -o bin/pubtools-sign ./cmd/pubtools-sign
+scripts/build.sh
 bin=bin/pubtools-sign
 dir=.run/demo
 rm -rf "$dir" && mkdir -p "$dir"
