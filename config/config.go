@@ -169,6 +169,12 @@ type Worker struct {
 	// MaxInputBytes bounds the bytes a msg-clear or msg-blob task asks to
 	// have signed: the sum of its inputs' lengths times its keys.
 	MaxInputBytes int `yaml:"max_input_bytes" env:"MAX_INPUT_BYTES"`
+	// MaxCosignProcesses bounds the cosign processes a replica runs at
+	// once, over all its tasks: each task runs up to
+	// cosign_signer.num_threads, so concurrency tasks could otherwise
+	// start concurrency × num_threads of them. Tasks wait for a free one
+	// in arrival order.
+	MaxCosignProcesses int `yaml:"max_cosign_processes" env:"MAX_COSIGN_PROCESSES"`
 }
 
 // NATS configures where tasks come from and results go to.

@@ -25,6 +25,9 @@ func Defaults() *File {
 			// 10,000 references × 10 keys.
 			MaxRequestsPerTask: 100_000,
 			MaxInputBytes:      64 << 20,
+			// One CLI run's worth (num_threads' default): cosign is ~0.4 s
+			// of CPU per image and tens of MiB per process.
+			MaxCosignProcesses: 10,
 		},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222",

@@ -197,6 +197,9 @@ func (f *File) validateDaemon() error {
 	if f.Worker.MaxInputBytes < 1 {
 		p.add(f.errorf("worker.max_input_bytes", "must be at least 1, got %d", f.Worker.MaxInputBytes))
 	}
+	if f.Worker.MaxCosignProcesses < 1 {
+		p.add(f.errorf("worker.max_cosign_processes", "must be at least 1, got %d", f.Worker.MaxCosignProcesses))
+	}
 	if strings.ContainsAny(f.Worker.ID, " .*>") {
 		p.add(f.errorf("worker.id", "must not contain spaces, '.', '*' or '>': %q", f.Worker.ID))
 	}

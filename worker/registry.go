@@ -158,7 +158,8 @@ func blobOperation(t *Task) (Operation, error) {
 // built).
 func buildCosign(_ context.Context, e *BuildEnv) (SignFunc, error) {
 	c := e.Config.CosignSigner
-	s := cosign.New(cosign.Options{Config: c, Log: e.Log.With("section", "cosign_signer"), Daemon: true})
+	s := cosign.New(cosign.Options{Config: c, Log: e.Log.With("section", "cosign_signer"), Daemon: true,
+		MaxProcesses: e.Config.Worker.MaxCosignProcesses})
 	if err := s.Check(e.Config.Path); err != nil {
 		return nil, err
 	}

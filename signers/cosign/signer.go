@@ -59,6 +59,12 @@ type Options struct {
 	// rather than inherited. The CLI (false) keeps the Python tool's rules
 	// for its own command line.
 	Daemon bool
+	// MaxProcesses bounds the cosign processes this Signer runs at once
+	// over all its operations (worker.max_cosign_processes): each
+	// operation runs up to num_threads, and a replica runs
+	// worker.concurrency operations. 0: no bound beyond num_threads (the
+	// CLI runs one operation).
+	MaxProcesses int
 }
 
 // Signer signs container images with cosign.
@@ -68,6 +74,11 @@ type Signer struct {
 	log                 *slog.Logger
 	backoff, maxBackoff time.Duration
 	daemon              bool
+	// processes holds one token per cosign process running (nil: no
+	// bound). Waiters are served in arrival order, so a one-image task
+	// waits behind the processes already queued, not behind every image
+	// of a large task.
+	processes chan struct{}
 }
 
 // New returns a Signer.
@@ -84,7 +95,11 @@ func New(o Options) *Signer {
 	if o.MaxBackoff == 0 {
 		o.MaxBackoff = 30 * time.Second
 	}
-	return &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, maxBackoff: max(o.MaxBackoff, o.Backoff), daemon: o.Daemon}
+	s := &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, maxBackoff: max(o.MaxBackoff, o.Backoff), daemon: o.Daemon}
+	if o.MaxProcesses > 0 {
+		s.processes = make(chan struct{}, o.MaxProcesses)
+	}
+	return s
 }
 
 // Check reports a missing cosign binary as a configuration mistake.
@@ -192,6 +207,11 @@ func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, fail
 	policy := retry.Policy{First: s.backoff, Max: s.maxBackoff, Tries: max(s.cfg.Retries, 1)}
 	stderr, err := retry.Do(ctx, policy, func() (string, error) {
 		try++
+		release, err := s.processSlot(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer release()
 		s.log.Debug("running cosign", "image", j.t.image, "try", try, "argv", strings.Join(argv, " "))
 		_, stderr, err := s.run.Run(ctx, argv, env)
 		return stderr, err
@@ -211,6 +231,21 @@ func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, fail
 	}
 	log.Error("cosign failed", "error", err, "stderr", msg)
 	return stderr, fmt.Sprintf("%s: %s", j.t.image, msg)
+}
+
+// processSlot waits for a free cosign process slot (Options.MaxProcesses)
+// and returns its release; a try held back by the bound does not count
+// against cosign's timeout, and the pause between tries holds no slot.
+func (s *Signer) processSlot(ctx context.Context) (release func(), err error) {
+	if s.processes == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.processes <- struct{}{}:
+		return func() { <-s.processes }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for one of worker.max_cosign_processes (%d): %w", cap(s.processes), ctx.Err())
+	}
 }
 
 // credentialRegistries are the registries of repos that get the registry

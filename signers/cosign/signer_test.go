@@ -207,3 +207,93 @@ func TestMissingBinaryIsAConfigError(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "cosign_signer.cosign_bin", ce.Key)
 }
+
+func TestTheReplicaBoundsCosignProcessesOverAllOperations(t *testing.T) {
+	const bound, ops, perOp = 3, 4, 12
+	// Every cosign run is held until the test lets one go: without the
+	// bound, all 16 that num_threads allows (4 operations × 4) pile up.
+	entered, release := make(chan struct{}, ops*perOp), make(chan struct{})
+	var mu sync.Mutex
+	active, maxActive := 0, 0
+	held := runnerFunc(func(ctx context.Context, argv, _ []string) (string, string, error) {
+		mu.Lock()
+		active++
+		maxActive = max(maxActive, active)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return "", "Pushing signature to: x\n", nil
+	})
+	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: bound, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	var wg sync.WaitGroup
+	results := make([]*signers.Result, ops)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.ContainerSign(context.Background(), containerOp(6, 2))
+			assert.NoError(t, err)
+			results[i] = res
+		}()
+	}
+	for range bound { // the bound is reached
+		<-entered
+	}
+	// Then let runs go one at a time as the rest come in (a run may wait
+	// behind a held one of its repository, so release whenever none comes).
+	for n := bound; n < ops*perOp; {
+		select {
+		case <-entered:
+			n++
+		case release <- struct{}{}:
+		}
+	}
+	close(release)
+	wg.Wait()
+	assert.Equal(t, bound, maxActive, "worker.max_cosign_processes cosign processes at once, over every operation")
+	for _, res := range results {
+		require.NotNil(t, res)
+		assert.Equal(t, signers.StatusOK, res.SignerResult.Status)
+	}
+}
+
+func TestAnOperationCancelledWhileWaitingForAProcessRunsNone(t *testing.T) {
+	started := make(chan struct{})
+	release := make(chan struct{})
+	holder := runnerFunc(func(ctx context.Context, argv, _ []string) (string, string, error) {
+		if strings.Contains(argv[len(argv)-1], "holder") {
+			close(started)
+			<-release
+			return "", "Pushing signature to: holder\n", nil
+		}
+		t.Errorf("cosign ran for %s while the only process slot was taken", argv[len(argv)-1])
+		return "", "", nil
+	})
+	s := New(Options{Config: testConfig(), Runner: holder, MaxProcesses: 1, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		op := &signers.ContainerSign{SigningKeys: []string{"prod"}, References: []string{"reg.io/ns/holder:1"}, Digests: []string{dgst}}
+		_, err := s.ContainerSign(context.Background(), op)
+		assert.NoError(t, err)
+	}()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // shutdown came while the task waited for a slot
+	res, err := s.ContainerSign(ctx, containerOp(1, 1))
+	require.NoError(t, err)
+	assert.Equal(t, StatusFailed, res.SignerResult.Status)
+	assert.Contains(t, res.SignerResult.ErrorMessage, "worker.max_cosign_processes (1)")
+	close(release)
+	<-done
+}
+
+// runnerFunc is a Runner made of a function.
+type runnerFunc func(ctx context.Context, argv, env []string) (string, string, error)
+
+func (f runnerFunc) Run(ctx context.Context, argv, env []string) (string, string, error) {
+	return f(ctx, argv, env)
+}
