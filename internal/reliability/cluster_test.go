@@ -387,3 +387,23 @@ func (r *replica) metric(t *testing.T, name string) float64 {
 	}
 	return 0
 }
+
+// cosignSection is a cosign_signer section for a replica: cosign at bin
+// with the key alias "release" for keyPath, credentials (if extra sets a
+// user) only for registry, no transparency log, one try per image.
+func cosignSection(bin, registry, keyPath string, numThreads int, extra string) string {
+	return fmt.Sprintf(`cosign_signer:
+  cosign_bin: %s
+  timeout: 1m0s
+  num_threads: %d
+  rekor_url: http://127.0.0.1:1
+  upload_tlog: false
+  allow_http_registry: true
+  registries: [%s]
+  retries: 1
+  env_variables:
+    COSIGN_PASSWORD: ""
+  key_aliases:
+    release: %s
+%s`, bin, numThreads, registry, keyPath, extra)
+}

@@ -36,20 +36,7 @@ func TestAReplicaRunsAtMostMaxCosignProcesses(t *testing.T) {
 	require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o700))
 	keyPath, _ := testenv.CosignKeyPair(t, cosignBin, dir)
 
-	c := newCluster(t, clusterOptions{extra: fmt.Sprintf(`cosign_signer:
-  cosign_bin: %s
-  timeout: 1m0s
-  num_threads: 3
-  rekor_url: http://127.0.0.1:1
-  upload_tlog: false
-  allow_http_registry: true
-  registries: [%s]
-  retries: 1
-  env_variables:
-    COSIGN_PASSWORD: ""
-  key_aliases:
-    release: %s
-`, wrapper, reg.Host, keyPath)})
+	c := newCluster(t, clusterOptions{extra: cosignSection(wrapper, reg.Host, keyPath, 3, "")})
 
 	var ids []string
 	for task := range 3 {

@@ -41,21 +41,7 @@ func TestSecretsStayOutOfLogsArgvAndEnvelopes(t *testing.T) {
 		refs, digests = append(refs, ref), append(digests, reg.PushRandomImage(t, ref))
 	}
 
-	c := newCluster(t, clusterOptions{extra: fmt.Sprintf(`cosign_signer:
-  cosign_bin: %s
-  timeout: 1m0s
-  num_threads: 2
-  rekor_url: http://127.0.0.1:1
-  upload_tlog: false
-  allow_http_registry: true
-  registry_user: robot
-  registries: [%s]
-  retries: 1
-  env_variables:
-    COSIGN_PASSWORD: ""
-  key_aliases:
-    release: %s
-`, wrapper, reg.Host, keyPath)})
+	c := newCluster(t, clusterOptions{extra: cosignSection(wrapper, reg.Host, keyPath, 2, "  registry_user: robot\n")})
 	r := c.startReplica("secrets", "PUBTOOLS_SIGN_COSIGN_SIGNER_REGISTRY_PASSWORD="+registryPassword, "PUBTOOLS_SIGN_LOG_LEVEL=debug")
 
 	cosignTask := worker.Task{Schema: worker.TaskSchema, TaskID: "secret-cosign", Signer: worker.SignerCosignContainer,
