@@ -27,10 +27,12 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	require.NotEmpty(t, dash.Panels)
 
 	// Where the daemon's series are defined: the worker's, the serve
-	// command's and each AMQP connection's.
+	// command's, each AMQP connection's, the flow-control window's and the
+	// cosign process bound's.
 	metric := regexp.MustCompile(`pubtools_sign_[a-z_]+`)
 	exported := map[string]bool{}
-	for _, f := range []string{"../worker/metrics.go", "../internal/cli/serve.go", "../signers/msg/transport.go"} {
+	for _, f := range []string{"../worker/metrics.go", "../internal/cli/serve.go", "../signers/msg/transport.go", "../signers/msg/metrics.go",
+		"../signers/cosign/metrics.go"} {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		for _, m := range regexp.MustCompile(`"(pubtools_sign_[a-z_]+)"`).FindAllStringSubmatch(string(b), -1) {

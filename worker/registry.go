@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/release-engineering/pubtools-sign-go/config"
 	"github.com/release-engineering/pubtools-sign-go/internal/pyjson"
 	"github.com/release-engineering/pubtools-sign-go/signers"
@@ -76,6 +78,8 @@ type BuildEnv struct {
 	// Msg returns the messaging signer of a msg_signer-shaped section,
 	// connected once and shared by every kind of that section.
 	Msg func(section string, sc *config.MsgSigner) (MsgSigner, error)
+	// Metrics registers a signer's own gauges (nil: none).
+	Metrics prometheus.Registerer
 }
 
 // MsgSigner is a signer behind the messaging (AMQP) broker; the worker
@@ -162,6 +166,9 @@ func buildCosign(_ context.Context, e *BuildEnv) (SignFunc, error) {
 		MaxProcesses: e.Config.Worker.MaxCosignProcesses})
 	if err := s.Check(e.Config.Path); err != nil {
 		return nil, err
+	}
+	if e.Metrics != nil {
+		e.Metrics.MustRegister(cosign.ProcessCollectors(s)...)
 	}
 	if (c.RegistryUser != "" || c.RegistryAuthFile != "") && len(c.Registries) == 0 {
 		e.Log.Warn("cosign_signer has registry credentials but no registries: the daemon gives them to no registry", "key", "cosign_signer.registries")

@@ -246,7 +246,7 @@ func buildSigners(ctx context.Context, cfg *config.File, m *worker.Metrics, log 
 		connected[section] = signer
 		return signer, nil
 	}
-	sigs, err := worker.BuildSigners(ctx, &worker.BuildEnv{Config: cfg, Log: log, Msg: connect})
+	sigs, err := worker.BuildSigners(ctx, &worker.BuildEnv{Config: cfg, Log: log, Msg: connect, Metrics: m.Registry})
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, err

@@ -58,6 +58,8 @@ func TestAReplicaRunsAtMostMaxCosignProcesses(t *testing.T) {
 	for _, id := range ids {
 		assert.Equal(t, "ok", envs[id].SignerResult.Status, "%s: %s", id, envs[id].SignerResult.ErrorMessage)
 	}
+	assert.Equal(t, 1.0, r.metric(t, "pubtools_sign_cosign_processes_max"), "the bound is exported")
+	assert.Equal(t, 0.0, r.metric(t, "pubtools_sign_cosign_processes_running"), "every process slot given back")
 	require.NoError(t, r.kill(15))
 
 	ran, err := os.ReadFile(runs)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,6 +80,8 @@ type Signer struct {
 	// waits behind the processes already queued, not behind every image
 	// of a large task.
 	processes chan struct{}
+	// waiting counts the tries waiting for a process slot.
+	waiting atomic.Int64
 }
 
 // New returns a Signer.
@@ -240,12 +243,26 @@ func (s *Signer) processSlot(ctx context.Context) (release func(), err error) {
 	if s.processes == nil {
 		return func() {}, nil
 	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	select {
 	case s.processes <- struct{}{}:
 		return func() { <-s.processes }, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for one of worker.max_cosign_processes (%d): %w", cap(s.processes), ctx.Err())
 	}
+}
+
+// ProcessStats is a moment of the cosign process bound.
+type ProcessStats struct {
+	// Running cosign processes, Waiting tries queued for one, Max the
+	// bound (0: none).
+	Running, Waiting, Max int
+}
+
+// Processes reports the cosign processes running and waiting (metrics).
+func (s *Signer) Processes() ProcessStats {
+	return ProcessStats{Running: len(s.processes), Waiting: int(s.waiting.Load()), Max: cap(s.processes)}
 }
 
 // credentialRegistries are the registries of repos that get the registry

@@ -242,6 +242,9 @@ func TestTheReplicaBoundsCosignProcessesOverAllOperations(t *testing.T) {
 	for range bound { // the bound is reached
 		<-entered
 	}
+	// The rest of num_threads' runs (4 operations × 4, 3 running) queue.
+	require.Eventually(t, func() bool { return s.Processes() == ProcessStats{Running: bound, Waiting: ops*4 - bound, Max: bound} },
+		10*time.Second, time.Millisecond, "running and waiting as the metrics report them: %+v", s.Processes())
 	// Then let runs go one at a time as the rest come in (a run may wait
 	// behind a held one of its repository, so release whenever none comes).
 	for n := bound; n < ops*perOp; {
@@ -253,6 +256,7 @@ func TestTheReplicaBoundsCosignProcessesOverAllOperations(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+	assert.Equal(t, ProcessStats{Max: bound}, s.Processes(), "every slot given back")
 	assert.Equal(t, bound, maxActive, "worker.max_cosign_processes cosign processes at once, over every operation")
 	for _, res := range results {
 		require.NotNil(t, res)
