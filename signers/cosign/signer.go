@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"os/exec"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,13 +75,9 @@ type Signer struct {
 	log                 *slog.Logger
 	backoff, maxBackoff time.Duration
 	daemon              bool
-	// processes holds one token per cosign process running (nil: no
-	// bound). Waiters are served in arrival order, so a one-image task
-	// waits behind the processes already queued, not behind every image
-	// of a large task.
-	processes chan struct{}
-	// waiting counts the tries waiting for a process slot.
-	waiting atomic.Int64
+	// processes bounds the cosign processes of every operation together
+	// (nil: no bound).
+	processes *processBound
 }
 
 // New returns a Signer.
@@ -100,7 +96,7 @@ func New(o Options) *Signer {
 	}
 	s := &Signer{cfg: o.Config, run: o.Runner, log: o.Log, backoff: o.Backoff, maxBackoff: max(o.MaxBackoff, o.Backoff), daemon: o.Daemon}
 	if o.MaxProcesses > 0 {
-		s.processes = make(chan struct{}, o.MaxProcesses)
+		s.processes = newProcessBound(o.MaxProcesses)
 	}
 	return s
 }
@@ -170,19 +166,23 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	outputs := make([]string, len(op.SigningKeys)*len(ts))
 	failures := make([]string, len(outputs))
 	sem := make(chan struct{}, s.cfg.NumThreads)
+	share := &opShare{}
 	var wg sync.WaitGroup
+	var panicked repoPanic
 	for _, repo := range order {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(jobs []job) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer panicked.catch(s.log)
 			for _, j := range jobs {
-				outputs[j.slot], failures[j.slot] = s.signOne(ctx, j, env)
+				outputs[j.slot], failures[j.slot] = s.signOne(ctx, j, env, share)
 			}
 		}(groups[repo])
 	}
 	wg.Wait()
+	panicked.rethrow()
 
 	// The Python cosign command has no --requester: its operation says "".
 	res := &signers.Result{Operation: op.Dict().Set("requester", op.Requester), SigningKeys: op.SigningKeys, SignerResult: signers.SignerResult{Status: signers.StatusOK}}
@@ -201,16 +201,39 @@ func (s *Signer) ContainerSign(ctx context.Context, op *signers.ContainerSign) (
 	return res, nil
 }
 
+// repoPanic carries a panic out of a repository's goroutine into the
+// operation's: there the daemon's panic recovery turns it into the task's
+// error envelope; left in the goroutine it would end the process.
+type repoPanic struct {
+	once  sync.Once
+	value any
+}
+
+// catch records the first panic of a repository goroutine (deferred).
+func (p *repoPanic) catch(log *slog.Logger) {
+	if r := recover(); r != nil {
+		log.Error("panic while signing a repository", "panic", r, "stack", string(debug.Stack()))
+		p.once.Do(func() { p.value = r })
+	}
+}
+
+// rethrow panics with the recorded value, once every goroutine is done.
+func (p *repoPanic) rethrow() {
+	if p.value != nil {
+		panic(p.value)
+	}
+}
+
 // signOne runs cosign for one job, up to `retries` tries with jittered
 // pauses (Backoff doubling, capped at MaxBackoff); it returns cosign's
 // stderr and, on failure, a message naming the image.
-func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, failure string) {
+func (s *Signer) signOne(ctx context.Context, j job, env []string, share *opShare) (output, failure string) {
 	argv := signArgs(s.cfg, j.key, j.t)
 	try := 0
 	policy := retry.Policy{First: s.backoff, Max: s.maxBackoff, Tries: max(s.cfg.Retries, 1)}
 	stderr, err := retry.Do(ctx, policy, func() (string, error) {
 		try++
-		release, err := s.processSlot(ctx)
+		release, err := s.processSlot(ctx, share)
 		if err != nil {
 			return "", err
 		}
@@ -236,33 +259,26 @@ func (s *Signer) signOne(ctx context.Context, j job, env []string) (output, fail
 	return stderr, fmt.Sprintf("%s: %s", j.t.image, msg)
 }
 
-// processSlot waits for a free cosign process slot (Options.MaxProcesses)
-// and returns its release; a try held back by the bound does not count
-// against cosign's timeout, and the pause between tries holds no slot.
-func (s *Signer) processSlot(ctx context.Context) (release func(), err error) {
+// processSlot waits for a cosign process slot (Options.MaxProcesses) for
+// the operation of share and returns its release. A try held back by the
+// bound does not count against cosign's timeout, and the pause between
+// tries holds no slot.
+func (s *Signer) processSlot(ctx context.Context, share *opShare) (release func(), err error) {
 	if s.processes == nil {
 		return func() {}, nil
 	}
-	s.waiting.Add(1)
-	defer s.waiting.Add(-1)
-	select {
-	case s.processes <- struct{}{}:
-		return func() { <-s.processes }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for one of worker.max_cosign_processes (%d): %w", cap(s.processes), ctx.Err())
+	if err := s.processes.acquire(ctx, share); err != nil {
+		return nil, fmt.Errorf("waiting for one of worker.max_cosign_processes (%d): %w", s.processes.max, err)
 	}
-}
-
-// ProcessStats is a moment of the cosign process bound.
-type ProcessStats struct {
-	// Running cosign processes, Waiting tries queued for one, Max the
-	// bound (0: none).
-	Running, Waiting, Max int
+	return func() { s.processes.release(share) }, nil
 }
 
 // Processes reports the cosign processes running and waiting (metrics).
 func (s *Signer) Processes() ProcessStats {
-	return ProcessStats{Running: len(s.processes), Waiting: int(s.waiting.Load()), Max: cap(s.processes)}
+	if s.processes == nil {
+		return ProcessStats{}
+	}
+	return s.processes.stats()
 }
 
 // credentialRegistries are the registries of repos that get the registry

@@ -286,13 +286,64 @@ func TestAnOperationCancelledWhileWaitingForAProcessRunsNone(t *testing.T) {
 	}()
 	<-started
 	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan *signers.Result, 1)
+	go func() {
+		res, err := s.ContainerSign(ctx, containerOp(1, 1))
+		assert.NoError(t, err)
+		results <- res
+	}()
+	require.Eventually(t, func() bool { return s.Processes().Waiting == 1 }, 10*time.Second, time.Millisecond, "the second operation waits")
 	cancel() // shutdown came while the task waited for a slot
-	res, err := s.ContainerSign(ctx, containerOp(1, 1))
-	require.NoError(t, err)
+	res := <-results
 	assert.Equal(t, StatusFailed, res.SignerResult.Status)
 	assert.Contains(t, res.SignerResult.ErrorMessage, "worker.max_cosign_processes (1)")
+	assert.Equal(t, ProcessStats{Running: 1, Max: 1}, s.Processes(), "the cancelled wait left the queue")
 	close(release)
 	<-done
+	assert.Equal(t, ProcessStats{Max: 1}, s.Processes())
+}
+
+// A large operation holds every slot and queues more; a one-image
+// operation that comes later gets the next slot that frees up.
+func TestAFreedProcessGoesToTheOperationRunningTheFewest(t *testing.T) {
+	entered, release := make(chan string, 64), make(chan struct{})
+	held := runnerFunc(func(ctx context.Context, argv, _ []string) (string, string, error) {
+		entered <- argv[len(argv)-1]
+		<-release
+		return "", "Pushing signature to: x\n", nil
+	})
+	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: 2, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, err := s.ContainerSign(context.Background(), containerOp(6, 2)) // num_threads 4: 2 run, 2 wait
+		assert.NoError(t, err)
+	}()
+	<-entered
+	<-entered
+	require.Eventually(t, func() bool { return s.Processes() == ProcessStats{Running: 2, Waiting: 2, Max: 2} }, 10*time.Second, time.Millisecond)
+	small := &signers.ContainerSign{SigningKeys: []string{"prod"}, References: []string{"reg.io/small/app:1"}, Digests: []string{dgst}}
+	go func() {
+		defer wg.Done()
+		_, err := s.ContainerSign(context.Background(), small)
+		assert.NoError(t, err)
+	}()
+	require.Eventually(t, func() bool { return s.Processes().Waiting == 3 }, 10*time.Second, time.Millisecond, "queued behind the large one")
+	release <- struct{}{} // one of the large operation's runs ends
+	assert.Equal(t, "reg.io/small/app@"+dgst, <-entered, "the freed slot goes to the operation running none")
+	close(release)
+	wg.Wait()
+}
+
+// A panic in a repository's goroutine reaches the operation's caller (the
+// daemon's recovery makes it the task's error envelope) instead of ending
+// the process, and its process slot is free again.
+func TestAPanicInARepositoryReachesTheCaller(t *testing.T) {
+	boom := runnerFunc(func(context.Context, []string, []string) (string, string, error) { panic("cosign runner broke") })
+	s := New(Options{Config: testConfig(), Runner: boom, MaxProcesses: 2, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	assert.PanicsWithValue(t, "cosign runner broke", func() { _, _ = s.ContainerSign(context.Background(), containerOp(3, 2)) })
+	assert.Equal(t, ProcessStats{Max: 2}, s.Processes(), "every slot given back")
 }
 
 // runnerFunc is a Runner made of a function.
