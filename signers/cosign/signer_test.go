@@ -116,7 +116,7 @@ func containerOp(repos, perRepo int) *signers.ContainerSign {
 func TestOneRepositorySeriallyRepositoriesInParallel(t *testing.T) {
 	r := newRunner()
 	r.waitFor = 4 // num_threads: the first four calls are held until all four run
-	s := New(Options{Config: testConfig(), Runner: r, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: r, Log: quietLog()})
 	res, err := s.ContainerSign(context.Background(), containerOp(6, 3))
 	require.NoError(t, err)
 	assert.Equal(t, signers.StatusOK, res.SignerResult.Status)
@@ -133,7 +133,7 @@ func TestAFailingReferenceIsRetriedThenFailsAlone(t *testing.T) {
 	r := newRunner()
 	op := containerOp(3, 2)
 	r.failImage = "reg.io/ns/repo1@" + op.Digests[1]
-	s := New(Options{Config: testConfig(), Runner: r, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: r, Backoff: time.Millisecond, Log: quietLog()})
 	res, err := s.ContainerSign(context.Background(), op)
 	require.NoError(t, err)
 	assert.Equal(t, StatusFailed, res.SignerResult.Status)
@@ -188,7 +188,7 @@ func TestCancellationKillsCosign(t *testing.T) {
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 30\n"), 0o755))
 	cfg := testConfig()
 	cfg.CosignBin = script
-	s := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: cfg, Log: quietLog()})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -227,7 +227,7 @@ func TestTheReplicaBoundsCosignProcessesOverAllOperations(t *testing.T) {
 		mu.Unlock()
 		return "", "Pushing signature to: x\n", nil
 	})
-	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: bound, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: bound, Log: quietLog()})
 	var wg sync.WaitGroup
 	results := make([]*signers.Result, ops)
 	for i := range results {
@@ -276,7 +276,7 @@ func TestAnOperationCancelledWhileWaitingForAProcessRunsNone(t *testing.T) {
 		t.Errorf("cosign ran for %s while the only process slot was taken", argv[len(argv)-1])
 		return "", "", nil
 	})
-	s := New(Options{Config: testConfig(), Runner: holder, MaxProcesses: 1, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: holder, MaxProcesses: 1, Log: quietLog()})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -312,7 +312,7 @@ func TestAFreedProcessGoesToTheOperationRunningTheFewest(t *testing.T) {
 		<-release
 		return "", "Pushing signature to: x\n", nil
 	})
-	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: 2, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: held, MaxProcesses: 2, Log: quietLog()})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -341,7 +341,7 @@ func TestAFreedProcessGoesToTheOperationRunningTheFewest(t *testing.T) {
 // the process, and its process slot is free again.
 func TestAPanicInARepositoryReachesTheCaller(t *testing.T) {
 	boom := runnerFunc(func(context.Context, []string, []string) (string, string, error) { panic("cosign runner broke") })
-	s := New(Options{Config: testConfig(), Runner: boom, MaxProcesses: 2, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	s := New(Options{Config: testConfig(), Runner: boom, MaxProcesses: 2, Log: quietLog()})
 	assert.PanicsWithValue(t, "cosign runner broke", func() { _, _ = s.ContainerSign(context.Background(), containerOp(3, 2)) })
 	assert.Equal(t, ProcessStats{Max: 2}, s.Processes(), "every slot given back")
 }
