@@ -56,9 +56,9 @@ type Marshaler interface {
 	MarshalPyJSON() ([]byte, error)
 }
 
-// Appender is a Marshaler that can also write itself at the end of a
-// buffer, so a caller encoding thousands of values reuses one buffer
-// instead of allocating one per value.
+// Appender is a value that writes itself at the end of a buffer, so a
+// caller encoding thousands of values reuses one buffer instead of
+// allocating one per value; Append prefers it to Marshaler.
 type Appender interface {
 	AppendPyJSON(out []byte) ([]byte, error)
 }
