@@ -4,7 +4,7 @@
 //
 // Stability: v0. The package is a documented Go API, but its exported
 // identifiers may change between minor versions; each change is listed in
-// the README under "Upgrading".
+// CHANGELOG.md.
 package broker
 
 import (

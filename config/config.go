@@ -9,7 +9,7 @@
 //
 // Stability: v0. The package is a documented Go API, but its exported
 // identifiers may change between minor versions; each change is listed in
-// the README under "Upgrading".
+// CHANGELOG.md.
 package config
 
 import "time"

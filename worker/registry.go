@@ -92,7 +92,7 @@ type MsgSigner interface {
 }
 
 // Kinds is the registry, in the order replicas bind their consumers.
-// Adding a signer is adding an entry here (see the README, "Adding a
+// Adding a signer is adding an entry here (see CONTRIBUTING.md, "Adding a
 // signer").
 var Kinds = []*Kind{
 	{Name: SignerMsgContainer, Section: "msg_signer", Configured: hasMsg, KeyAliases: msgAliases,

@@ -23,7 +23,7 @@ import (
 // still unanswered on Reconnected, because replies can be lost even for
 // requests confirmed here. A request unconfirmed at the drop can so be
 // sent twice; its replies share one request_id and the second is counted
-// as unknown and dropped (README, "Reliability": re-sending).
+// as unknown and dropped (docs/reliability.md: re-sending).
 func (c *Client) Publish(ctx context.Context, reqs broker.Requests) error {
 	attachTries := 0
 	for next := 0; next < reqs.Len(); {

@@ -117,7 +117,7 @@ const anyRequester = `tenants:
     requesters: ["*"]
 `
 
-// rssBound is the peak RSS the README promises for a replica at the
+// rssBound is the peak RSS docs/reliability.md promises for a replica at the
 // default limits under the hostile mix and a 10,000-reference task.
 const rssBound = 512 << 20
 

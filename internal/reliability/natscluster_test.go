@@ -253,7 +253,7 @@ func (c *cluster) leaderOf(stream, consumer string) string {
 	return info.Cluster.Leader
 }
 
-// clusterFigures are what the README's reliability table records.
+// clusterFigures are what docs/reliability.md's table records.
 type clusterFigures struct {
 	scenario                   string
 	tasks, envelopes, signings int

@@ -7,7 +7,7 @@ import (
 )
 
 // WindowCollectors are the Prometheus series of a section's in-flight
-// window, labelled with the section. The README's "Flow control" section
+// window, labelled with the section. docs/flow-control.md
 // says how to read them.
 func WindowCollectors(w *broker.Window, section string) []prometheus.Collector {
 	labels := prometheus.Labels{"section": section}
