@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,42 +53,6 @@ func EnvelopeBucket(resultsBucket, tenant string) string {
 		return resultsBucket
 	}
 	return resultsBucket + "_" + tenant
-}
-
-// envelopeBuckets opens (creating it if missing) each bucket of large
-// envelopes once per worker.
-type envelopeBuckets struct {
-	mu     sync.Mutex
-	stores map[string]jetstream.ObjectStore
-}
-
-func (b *envelopeBuckets) get(ctx context.Context, js jetstream.JetStream, n *config.NATS, bucket string) (jetstream.ObjectStore, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s, ok := b.stores[bucket]; ok {
-		return s, nil
-	}
-	store, err := js.ObjectStore(ctx, bucket)
-	if err != nil {
-		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: bucket, Description: "pubtools-sign envelopes too large for one NATS message",
-			TTL: resultsMaxAge(n), Storage: jetstream.FileStorage, Compression: true,
-			Replicas: n.StreamReplicas, Placement: placement(n),
-		})
-		if err != nil { // another replica may have won the race
-			if s, err2 := js.ObjectStore(ctx, bucket); err2 == nil {
-				store, err = s, nil
-			}
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", bucket, err)
-	}
-	if b.stores == nil {
-		b.stores = make(map[string]jetstream.ObjectStore)
-	}
-	b.stores[bucket] = store
-	return store, nil
 }
 
 // encodeFitting encodes env for subject so that it fits in one NATS
@@ -156,7 +119,7 @@ func (w *Worker) storeObject(ctx context.Context, env *Envelope, obj EnvelopeObj
 	// does.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), objectPutTimeout)
 	defer cancel()
-	store, err := w.bigEnvelopes.get(ctx, w.js, &w.cfg.NATS, obj.Bucket)
+	store, err := w.bigEnvelopes.get(ctx, obj.Bucket, w.openEnvelopeBucket)
 	if err != nil {
 		return nil, err
 	}
