@@ -270,6 +270,7 @@ func (c *Client) supervise() {
 		case <-c.ctx.Done():
 			st.cancel()
 			_ = st.conn.Close()
+			st.senders.wait()
 			return
 		case <-st.conn.Done():
 		}

@@ -123,7 +123,7 @@ func (c *Client) publishOn(ctx context.Context, st *connState, reqs broker.Reque
 		if !ok {
 			var err error
 			actx, cancel := context.WithTimeout(ctx, c.attachTimeout())
-			sender, err = st.senders.acquire(actx, st.sendSess, target, st.url)
+			sender, err = st.senders.acquire(actx, sessionAttach(st.sendSess), target, st.url)
 			cancel()
 			if err != nil {
 				return confirmed, &senderAttachError{address: target, err: err}
